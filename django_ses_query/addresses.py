@@ -1,0 +1,63 @@
+"""Email addresses as SES takes them.
+
+SES has no SMTPUTF8: domains go as punycode, non-ASCII display names as
+RFC 2047 encoded-words, and a non-ASCII local part cannot be sent at all.
+"""
+
+from __future__ import annotations
+
+from email.utils import formataddr, getaddresses
+
+from django.utils.encoding import punycode
+
+from .exceptions import SESInvalidMessageError
+
+
+def _invalid(code: str, message: str) -> SESInvalidMessageError:
+    return SESInvalidMessageError(message, code=code)
+
+
+def check_header_text(name: str, value: str) -> str:
+    """Refuse CR/LF in a header value, as Django does for MIME headers."""
+    if "\n" in value or "\r" in value:
+        raise _invalid("InvalidHeader", f"{name} header cannot contain newlines: {value!r}")
+    return value
+
+
+def format_address(address) -> str:
+    """One address, ready for SES: ``"Name" <local@xn--domain>``."""
+    if isinstance(address, (tuple, list)) and len(address) == 2:
+        name, addr = (str(part) for part in address)
+        raw = f"{name} <{addr}>"
+    else:
+        raw = str(address)
+    if "\n" in raw or "\r" in raw:
+        raise _invalid("InvalidAddress", f"Invalid address {raw!r}: it contains a newline.")
+    if not isinstance(address, (tuple, list)):
+        parsed = getaddresses([raw])
+        if len(parsed) != 1:
+            raise _invalid("InvalidAddress", f"Invalid address {raw!r}: expected one address.")
+        name, addr = parsed[0]
+    localpart, at, domain = addr.rpartition("@")
+    if not at or not localpart or not domain:
+        raise _invalid("InvalidAddress", f"Invalid address {raw!r}.")
+    if not localpart.isascii():
+        raise _invalid(
+            "NonAsciiLocalPart",
+            f"Cannot send to or from {addr!r}: SES does not accept non-ASCII "
+            "characters before the '@' (no SMTPUTF8).",
+        )
+    try:
+        domain = punycode(domain)
+    except UnicodeError as error:
+        raise _invalid("InvalidAddress", f"Invalid domain in {raw!r}: {error}.") from None
+    return formataddr((name, f"{localpart}@{domain}"), charset="utf-8")
+
+
+def format_addresses(addresses) -> list[str]:
+    return [format_address(address) for address in addresses or () if address]
+
+
+def bare_address(formatted: str) -> str:
+    """``"Name" <a@example.com>`` → ``a@example.com``."""
+    return getaddresses([formatted])[0][1]

@@ -1,0 +1,201 @@
+"""Amazon SES (Query API) email backend class."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from typing import Any
+
+import django
+from django.core.exceptions import ImproperlyConfigured
+from django.core.mail.backends.base import BaseEmailBackend
+
+from .client import Response, SESClient
+from .conf import OPTION_NAMES, get_config
+from .exceptions import CancelSend, SESError
+from .params import SendRequest, build_request
+from .sendlog import write_log
+from .signals import post_send, pre_send
+
+logger = logging.getLogger("django_ses_query")
+
+# Django 6.1 passes these itself; Django 5.2's send_mail() passes its
+# auth_user/auth_password as username/password (None unless given).
+_MAILERS = django.VERSION >= (6, 1)
+
+
+class EmailBackend(BaseEmailBackend):
+    """Sends each message as one signed SES ``SendEmail`` or ``SendRawEmail``.
+
+    Options are the lower-case ``SES_QUERY`` keys (``region``,
+    ``max_retries``...), which win over the setting.
+    """
+
+    def __init__(self, fail_silently: bool = False, *, alias: str | None = None, **kwargs: Any):
+        options = {name: kwargs.pop(name) for name in list(kwargs) if name in OPTION_NAMES}
+        if _MAILERS:
+            super().__init__(alias=alias, **kwargs)
+        else:
+            for name in ("username", "password"):
+                if kwargs.get(name, "") is None:
+                    del kwargs[name]
+            if kwargs:
+                names = ", ".join(repr(key) for key in kwargs)
+                raise TypeError(f"{type(self).__name__}() got unknown options: {names}.")
+            super().__init__()
+        self.alias = alias
+        self.fail_silently = fail_silently
+        try:
+            self.config = get_config(**options)
+        except ImproperlyConfigured as error:
+            if alias is not None and _MAILERS:
+                from django.core.mail import InvalidMailer
+
+                raise InvalidMailer(str(error), alias=alias) from None
+            raise
+        self.client = SESClient(self.config)
+        self._lock = threading.RLock()
+
+    def __repr__(self) -> str:
+        return (
+            f"<{type(self).__name__} alias={self.alias!r} region={self.config.region!r} "
+            f"endpoint={self.config.endpoint_url!r}>"
+        )
+
+    def open(self) -> bool:
+        """Open the keep-alive HTTP session; return True if it was new."""
+        with self._lock:
+            return self.client.open()
+
+    def close(self) -> None:
+        with self._lock:
+            self.client.close()
+
+    def send_messages(self, email_messages) -> int:
+        """Send the messages; return how many SES accepted."""
+        messages = [m for m in email_messages if m.recipients()]
+        if not messages:
+            return 0
+        with self._lock:
+            new_session = self.open()
+            try:
+                if self.config.max_concurrency > 1 and len(messages) > 1:
+                    return self._send_concurrently(messages)
+                return self._send_sequentially(messages)
+            finally:
+                if new_session:
+                    self.close()
+
+    # The stages for one message.
+
+    def _prepare(self, message) -> SendRequest | None:
+        """Run pre_send and build the request. None: cancelled by a receiver."""
+        message.ses_message_id = None
+        message.ses_log = None
+        try:
+            pre_send.send(sender=type(self), message=message)
+        except CancelSend as cancel:
+            logger.info("Send cancelled by a pre_send receiver: %s", cancel or "no reason given")
+            return None
+        return build_request(
+            message,
+            default_configuration_set=self.config.configuration_set,
+            default_tags=self.config.tags,
+        )
+
+    def _transmit(self, request: SendRequest) -> Response:
+        """HTTP only (safe on a worker thread: no database access)."""
+        self.client.wait_for_rate(len(request.recipients))
+        return self.client.call(request.action, body=request.body)
+
+    def _finish(self, message, request, response=None, error=None) -> bool:
+        """Log row and post_send, on the calling thread. True when sent."""
+        if error is None:
+            message.ses_message_id = response.result.message_id
+            message.ses_log = write_log(
+                self.config,
+                message,
+                request,
+                message_id=response.result.message_id,
+                request_id=response.result.request_id,
+                attempts=response.attempts,
+                duration_ms=response.duration_ms,
+            )
+        else:
+            message.ses_log = write_log(
+                self.config,
+                message,
+                request,
+                attempts=getattr(error, "attempts", 0),
+                duration_ms=getattr(error, "duration_ms", None),
+                error=error,
+            )
+            logger.error(
+                "Sending %r to %s failed: %s",
+                str(message.subject or ""), ", ".join(str(r) for r in message.recipients()), error,
+            )
+        try:
+            post_send.send(sender=type(self), message=message, log=message.ses_log, error=error)
+        except Exception:
+            logger.exception("A post_send receiver failed.")
+        return error is None
+
+    # Sending loops.
+
+    def _send_sequentially(self, messages) -> int:
+        sent = 0
+        for message in messages:
+            request = None
+            try:
+                request = self._prepare(message)
+                if request is None:
+                    continue
+                response = self._transmit(request)
+            except SESError as error:
+                self._finish(message, request, error=error)
+                if not self.fail_silently:
+                    raise
+                continue
+            sent += self._finish(message, request, response)
+        return sent
+
+    def _send_concurrently(self, messages) -> int:
+        sent = 0
+        first_error: SESError | None = None
+        in_flight: dict[Future, tuple] = {}
+        pending = iter(messages)
+        workers = min(self.config.max_concurrency, len(messages))
+        with ThreadPoolExecutor(workers, thread_name_prefix="django_ses_query") as pool:
+            while True:
+                # Keep up to `workers` requests in flight until a failure
+                # (when not failing silently) stops new sends.
+                while len(in_flight) < workers and first_error is None:
+                    message = next(pending, None)
+                    if message is None:
+                        break
+                    try:
+                        request = self._prepare(message)
+                    except SESError as error:
+                        self._finish(message, None, error=error)
+                        if not self.fail_silently:
+                            first_error = error
+                        continue
+                    if request is not None:
+                        in_flight[pool.submit(self._transmit, request)] = (message, request)
+                if not in_flight:
+                    break
+                done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                for future in done:
+                    message, request = in_flight.pop(future)
+                    try:
+                        response = future.result()
+                    except SESError as error:
+                        self._finish(message, request, error=error)
+                        if not self.fail_silently and first_error is None:
+                            first_error = error
+                        continue
+                    sent += self._finish(message, request, response)
+        if first_error is not None:
+            raise first_error
+        return sent

@@ -1,0 +1,96 @@
+"""System checks: misconfiguration found at startup, with stable ids."""
+
+from __future__ import annotations
+
+import ipaddress
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core import checks
+from django.core.exceptions import ImproperlyConfigured
+
+from .conf import OPTION_NAMES, get_config
+
+BACKEND_PATH = "django_ses_query.backend.EmailBackend"
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _configurations():
+    """(label, options) for SES_QUERY alone and for each MAILERS entry using
+    this backend (its OPTIONS override SES_QUERY)."""
+    yield "SES_QUERY", {}
+    mailers = getattr(settings, "MAILERS", None) or {}
+    for alias, entry in mailers.items():
+        if isinstance(entry, dict) and entry.get("BACKEND") == BACKEND_PATH:
+            options = {k: v for k, v in (entry.get("OPTIONS") or {}).items() if k in OPTION_NAMES}
+            yield f"MAILERS[{alias!r}]", options
+
+
+@checks.register(checks.Tags.compatibility)
+def check_settings(app_configs=None, **kwargs):
+    errors = []
+    for label, options in _configurations():
+        try:
+            config = get_config(**options)
+        except ImproperlyConfigured as error:
+            errors.append(checks.Error(str(error), obj=label, id="django_ses_query.E003"))
+            continue
+        credentials = config.credentials_provider.get_credentials()
+        if credentials is None or not credentials.access_key_id or not credentials.secret_access_key:
+            errors.append(
+                checks.Error(
+                    "No AWS credentials for Amazon SES.",
+                    hint="Set SES_QUERY['ACCESS_KEY_ID'] and SES_QUERY['SECRET_ACCESS_KEY'], "
+                    "or the AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY environment variables.",
+                    obj=label,
+                    id="django_ses_query.E001",
+                )
+            )
+        url = urlsplit(config.endpoint_url)
+        host = url.hostname or ""
+        if url.scheme not in ("http", "https") or not host:
+            errors.append(
+                checks.Error(
+                    f"ENDPOINT_URL {config.endpoint_url!r} is not an http(s) URL.",
+                    obj=label,
+                    id="django_ses_query.E004",
+                )
+            )
+        elif host.startswith("email-smtp."):
+            errors.append(
+                checks.Error(
+                    f"ENDPOINT_URL {config.endpoint_url!r} is the SES SMTP interface.",
+                    hint=f"Use the Query API endpoint, e.g. https://email.{config.region}.amazonaws.com "
+                    "(or leave ENDPOINT_URL unset).",
+                    obj=label,
+                    id="django_ses_query.E002",
+                )
+            )
+        elif url.scheme == "http" and not _is_loopback(host):
+            errors.append(
+                checks.Warning(
+                    f"ENDPOINT_URL {config.endpoint_url!r} uses plain HTTP to a host that is "
+                    "not loopback: messages and signed requests would cross the network "
+                    "unencrypted.",
+                    hint="Use https://.",
+                    obj=label,
+                    id="django_ses_query.W001",
+                )
+            )
+        if config.log and config.log_database not in settings.DATABASES:
+            errors.append(
+                checks.Error(
+                    f"LOG_DATABASE {config.log_database!r} is not in DATABASES.",
+                    obj=label,
+                    id="django_ses_query.E005",
+                )
+            )
+    return errors

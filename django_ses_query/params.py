@@ -1,0 +1,214 @@
+"""Message to request: a Django ``EmailMessage`` as SendEmail or
+SendRawEmail parameters, validated before anything is sent.
+
+SendEmail is used when SES can build the MIME itself: a plain text and/or
+one HTML body, no attachments, no custom headers. Everything else goes as
+SendRawEmail with the MIME that Django builds.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import query
+from .addresses import bare_address, check_header_text, format_address, format_addresses
+from .exceptions import SESInvalidMessageError
+from .mime import raw_message_bytes
+
+SEND_EMAIL = "SendEmail"
+SEND_RAW_EMAIL = "SendRawEmail"
+
+# SES's own header names; SES reads them from raw messages as well.
+CONFIGURATION_SET_HEADER = "X-SES-CONFIGURATION-SET"
+MESSAGE_TAGS_HEADER = "X-SES-MESSAGE-TAGS"
+SES_HEADERS = (CONFIGURATION_SET_HEADER, MESSAGE_TAGS_HEADER)
+
+#: SES's limits.
+MAX_RECIPIENTS = 50
+MAX_MESSAGE_BYTES = 10 * 1024 * 1024
+MAX_TAG_LENGTH = 256
+_TAG_PATTERN = re.compile(r"^[A-Za-z0-9_-]+$")
+_CONFIGURATION_SET_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+@dataclass
+class SendRequest:
+    """What will be sent for one message, and what the send log records."""
+
+    action: str
+    params: dict[str, Any]
+    from_email: str
+    to: list[str]
+    cc: list[str]
+    bcc: list[str]
+    reply_to: list[str]
+    subject: str
+    configuration_set: str | None
+    tags: dict[str, str]
+    text_body: str | None = None
+    html_body: str | None = None
+    size_bytes: int = 0
+    body: bytes = field(default=b"", repr=False)
+
+    @property
+    def recipients(self) -> list[str]:
+        return [bare_address(a) for a in (*self.to, *self.cc, *self.bcc)]
+
+
+def _invalid(code: str, message: str) -> SESInvalidMessageError:
+    return SESInvalidMessageError(message, code=code)
+
+
+def _header(message, name: str) -> str | None:
+    for key, value in (getattr(message, "extra_headers", None) or {}).items():
+        if key.lower() == name.lower():
+            return str(value)
+    return None
+
+
+def parse_tags(value: str) -> dict[str, str]:
+    """``"name=value, name2=value2"`` (the X-SES-MESSAGE-TAGS format)."""
+    tags = {}
+    for item in value.split(","):
+        if not item.strip():
+            continue
+        name, equals, tag_value = item.partition("=")
+        if not equals:
+            raise _invalid(
+                "InvalidTag",
+                f"{MESSAGE_TAGS_HEADER} must be 'name=value, name2=value2', got {value!r}.",
+            )
+        tags[name.strip()] = tag_value.strip()
+    return tags
+
+
+def validate_tags(tags: dict[str, str]) -> None:
+    for name, value in tags.items():
+        for what, text in (("name", name), ("value", value)):
+            if not isinstance(text, str) or not _TAG_PATTERN.match(text) or len(text) > MAX_TAG_LENGTH:
+                raise _invalid(
+                    "InvalidTag",
+                    f"Message tag {what} {text!r} is not accepted by SES: use 1 to "
+                    f"{MAX_TAG_LENGTH} ASCII letters, digits, '_' or '-'.",
+                )
+
+
+def validate_configuration_set(name: str | None) -> None:
+    if name is not None and not _CONFIGURATION_SET_PATTERN.match(name):
+        raise _invalid(
+            "InvalidConfigurationSet",
+            f"Configuration set name {name!r} is not accepted by SES: use 1 to 64 "
+            "ASCII letters, digits, '_' or '-'.",
+        )
+
+
+def _can_use_send_email(message) -> bool:
+    if message.attachments:
+        return False
+    if (message.encoding or "utf-8").lower().replace("_", "-") not in ("utf-8", "utf8"):
+        return False
+    extra = [k for k in (message.extra_headers or {}) if k.upper() not in SES_HEADERS]
+    if extra:
+        return False
+    alternatives = getattr(message, "alternatives", None) or []
+    if message.content_subtype == "html":
+        return not alternatives
+    if message.content_subtype != "plain":
+        return False
+    return not alternatives or (len(alternatives) == 1 and alternatives[0][1] == "text/html")
+
+
+def build_request(
+    message, *, default_configuration_set: str | None = None, default_tags: dict | None = None
+) -> SendRequest:
+    """Turn one Django ``EmailMessage`` into a validated :class:`SendRequest`.
+
+    Raises :class:`SESInvalidMessageError` with a local code when SES would
+    refuse the message, before any HTTP.
+    """
+    if not message.from_email or not str(message.from_email).strip():
+        raise _invalid("MissingSender", "The message has no sender (from_email is empty).")
+    source = format_address(message.from_email)
+    to = format_addresses(message.to)
+    cc = format_addresses(message.cc)
+    bcc = format_addresses(message.bcc)
+    reply_to = format_addresses(message.reply_to)
+    count = len(to) + len(cc) + len(bcc)
+    if count > MAX_RECIPIENTS:
+        raise _invalid(
+            "TooManyRecipients",
+            f"The message has {count} recipients; SES accepts at most {MAX_RECIPIENTS} "
+            "per message (To, Cc and Bcc together).",
+        )
+    subject = check_header_text("Subject", str(message.subject or ""))
+
+    configuration_set = _header(message, CONFIGURATION_SET_HEADER)
+    configuration_set = (configuration_set or "").strip() or default_configuration_set or None
+    validate_configuration_set(configuration_set)
+    tags = dict(default_tags or {})
+    header_tags = _header(message, MESSAGE_TAGS_HEADER)
+    if header_tags is not None:
+        tags.update(parse_tags(header_tags))
+    validate_tags(tags)
+    tag_params = [{"Name": name, "Value": value} for name, value in tags.items()] or None
+
+    body_text = str(message.body) if message.body is not None else ""
+    text_body = html_body = None
+    if message.content_subtype == "html":
+        html_body = body_text
+    else:
+        text_body = body_text
+    for content, mimetype in getattr(message, "alternatives", None) or []:
+        if mimetype == "text/html" and html_body is None:
+            html_body = str(content)
+
+    common = dict(
+        from_email=source, to=to, cc=cc, bcc=bcc, reply_to=reply_to, subject=subject,
+        configuration_set=configuration_set, tags=tags, text_body=text_body, html_body=html_body,
+    )
+    if _can_use_send_email(message):
+        body: dict[str, Any] = {}
+        if text_body or not html_body:
+            body["Text"] = {"Data": text_body or "", "Charset": "UTF-8"}
+        if html_body:
+            body["Html"] = {"Data": html_body, "Charset": "UTF-8"}
+        params = {
+            "Source": source,
+            "Destination": {"ToAddresses": to, "CcAddresses": cc, "BccAddresses": bcc},
+            "Message": {"Subject": {"Data": subject, "Charset": "UTF-8"}, "Body": body},
+            "ReplyToAddresses": reply_to,
+            "Tags": tag_params,
+            "ConfigurationSetName": configuration_set,
+        }
+        request = SendRequest(SEND_EMAIL, params, **common)
+    else:
+        try:
+            mime = raw_message_bytes(message, remove_headers=SES_HEADERS)
+        except ValueError as error:  # Django's header safety (BadHeaderError).
+            raise _invalid("InvalidHeader", str(error)) from None
+        data = base64.b64encode(mime).decode("ascii")
+        if len(data) > MAX_MESSAGE_BYTES:
+            raise _invalid(
+                "MessageTooLarge",
+                f"The raw message is {len(data)} bytes once base64-encoded; SES accepts "
+                f"at most {MAX_MESSAGE_BYTES} bytes (10 MB).",
+            )
+        params = {
+            "Source": source,
+            "Destinations": [bare_address(a) for a in (*to, *cc, *bcc)],
+            "RawMessage": {"Data": data},
+            "Tags": tag_params,
+            "ConfigurationSetName": configuration_set,
+        }
+        request = SendRequest(SEND_RAW_EMAIL, params, **common)
+    request.body = query.encode(request.action, request.params)
+    if len(request.body) > MAX_MESSAGE_BYTES + 64 * 1024:
+        raise _invalid(
+            "MessageTooLarge",
+            f"The request is {len(request.body)} bytes; SES accepts messages up to 10 MB.",
+        )
+    request.size_bytes = len(request.body)
+    return request

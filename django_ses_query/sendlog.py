@@ -1,0 +1,94 @@
+"""Log row: one :class:`~django_ses_query.models.EmailLog` per attempted message.
+
+Writing the log never turns a sent email into a failure: if the write fails,
+the problem (with the MessageId) goes to the ``django_ses_query`` logger.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import transaction
+
+from .conf import Config
+from .exceptions import SESError
+from .params import SendRequest
+
+logger = logging.getLogger("django_ses_query")
+
+
+def _message_fields(message) -> dict:
+    """What can be recorded of a message that never became a request."""
+
+    def texts(values):
+        return [str(v) for v in values or () if v]
+
+    return {
+        "from_email": str(message.from_email or ""),
+        "to": texts(message.to),
+        "cc": texts(message.cc),
+        "bcc": texts(message.bcc),
+        "reply_to": texts(message.reply_to),
+        "subject": str(message.subject or ""),
+    }
+
+
+def write_log(
+    config: Config,
+    message,
+    request: SendRequest | None,
+    *,
+    message_id: str | None = None,
+    request_id: str | None = None,
+    attempts: int = 0,
+    duration_ms: int | None = None,
+    error: SESError | None = None,
+):
+    """Write the row for one message; return it, or None (logging off, or
+    the write failed and was reported)."""
+    if not config.log or (config.log == "failures" and error is None):
+        return None
+    from .models import EmailLog
+
+    fields = _message_fields(message)
+    if request is not None:
+        fields.update(
+            action=request.action,
+            from_email=request.from_email,
+            to=request.to,
+            cc=request.cc,
+            bcc=request.bcc,
+            reply_to=request.reply_to,
+            subject=request.subject,
+            size_bytes=request.size_bytes,
+            configuration_set=request.configuration_set or "",
+            tags=request.tags,
+        )
+        if config.log_body:
+            fields.update(text_body=request.text_body or "", html_body=request.html_body or "")
+    elif config.log_body:
+        fields.update(text_body=str(message.body or ""))
+    if error is not None:
+        fields.update(
+            status=EmailLog.Status.FAILED,
+            error_code=error.code or "",
+            error_message=error.message or str(error),
+            http_status=error.http_status,
+            request_id=error.request_id or "",
+        )
+    else:
+        fields.update(
+            status=EmailLog.Status.SENT, message_id=message_id or "", request_id=request_id or ""
+        )
+    fields.update(attempts=attempts, duration_ms=duration_ms, region=config.region or "")
+    try:
+        # A savepoint when inside the caller's transaction on this alias, so
+        # a failed insert cannot break that transaction.
+        with transaction.atomic(using=config.log_database):
+            return EmailLog.objects.using(config.log_database).create(**fields)
+    except Exception:
+        logger.exception(
+            "Could not write the send log row (status=%s, MessageId=%s, to=%s, subject=%r).",
+            fields["status"], message_id or "-", ", ".join(fields["to"]), fields["subject"],
+        )
+        return None

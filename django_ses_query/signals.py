@@ -1,0 +1,18 @@
+"""Signals sent around each message.
+
+``pre_send(sender, message)``: before a message is sent; a receiver may raise
+:class:`~django_ses_query.exceptions.CancelSend` to skip that message
+(not counted as sent, nothing sent, no error to the caller).
+
+``post_send(sender, message, log, error)``: once per message after its final
+attempt. ``log`` is the :class:`~django_ses_query.models.EmailLog` row (None
+when logging is off or the row could not be written), ``error`` the
+:class:`~django_ses_query.exceptions.SESError` or None.
+
+``sender`` is the backend class.
+"""
+
+from django.dispatch import Signal
+
+pre_send = Signal()
+post_send = Signal()

@@ -1,0 +1,28 @@
+import pytest
+
+from tests.fakeses import FakeSES
+
+
+@pytest.fixture(scope="session")
+def _fake_ses_server():
+    with FakeSES() as server:
+        yield server
+
+
+@pytest.fixture
+def fake_ses(_fake_ses_server, settings):
+    """A local SES endpoint; SES_QUERY points at it for the test."""
+    _fake_ses_server.reset()
+    settings.SES_QUERY = {
+        **settings.SES_QUERY,
+        "ENDPOINT_URL": _fake_ses_server.endpoint_url,
+    }
+    yield _fake_ses_server
+    _fake_ses_server.reset()
+
+
+@pytest.fixture
+def backend(fake_ses):
+    from django_ses_query.backend import EmailBackend
+
+    return EmailBackend()

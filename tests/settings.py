@@ -1,0 +1,92 @@
+"""Settings for the test suite.
+
+SQLite by default (two files: ``default`` and ``sendlog``, so the send log
+can be written through its own connection). With
+``SES_QUERY_TEST_POSTGRES=postgresql://user:password@host:port/dbname`` the
+same tests run on PostgreSQL (``sendlog`` is a second alias to the same
+database).
+"""
+
+import os
+import tempfile
+from urllib.parse import urlsplit
+
+SECRET_KEY = "tests-only-not-secret"
+DEBUG = False
+USE_TZ = True
+TIME_ZONE = "UTC"
+ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_ses_query",
+]
+MIDDLEWARE = [
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+]
+ROOT_URLCONF = "tests.urls"
+STATIC_URL = "/static/"
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+
+_postgres = os.environ.get("SES_QUERY_TEST_POSTGRES")
+if _postgres:
+    _url = urlsplit(_postgres)
+    _pg = {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": _url.path.lstrip("/") or "postgres",
+        "USER": _url.username or "",
+        "PASSWORD": _url.password or "",
+        "HOST": _url.hostname or "",
+        "PORT": str(_url.port or ""),
+    }
+    DATABASES = {
+        "default": {**_pg},
+        # A second connection to the same database: the send log survives a
+        # rollback of the caller's transaction.
+        "sendlog": {**_pg, "TEST": {"MIRROR": None, "NAME": None}},
+    }
+    # The test database for "sendlog" must be the same one as "default".
+    DATABASES["sendlog"]["TEST"] = {"MIRROR": "default"}
+else:
+    _dir = tempfile.mkdtemp(prefix="django-ses-query-tests-")
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": os.path.join(_dir, "default.sqlite3"),
+            "TEST": {"NAME": os.path.join(_dir, "test-default.sqlite3")},
+        },
+        "sendlog": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": os.path.join(_dir, "sendlog.sqlite3"),
+            "TEST": {"NAME": os.path.join(_dir, "test-sendlog.sqlite3")},
+        },
+    }
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+SES_QUERY = {
+    "ACCESS_KEY_ID": "AKIDEXAMPLE",
+    "SECRET_ACCESS_KEY": "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+    "ENDPOINT_URL": "http://127.0.0.1:9/",
+    "MAX_RETRIES": 0,
+}
