@@ -105,6 +105,17 @@ def validate_configuration_set(name: str | None) -> None:
         )
 
 
+def _unique(addresses) -> list[str]:
+    """Each envelope recipient once (SES would deliver, and count, twice)."""
+    seen: set[str] = set()
+    unique = []
+    for address in addresses:
+        if address.lower() not in seen:
+            seen.add(address.lower())
+            unique.append(address)
+    return unique
+
+
 def _can_use_send_email(message) -> bool:
     if message.attachments:
         return False
@@ -198,7 +209,7 @@ def build_request(
             )
         params = {
             "Source": source,
-            "Destinations": [bare_address(a) for a in (*to, *cc, *bcc)],
+            "Destinations": _unique(bare_address(a) for a in (*to, *cc, *bcc)),
             "RawMessage": {"Data": data},
             "Tags": tag_params,
             "ConfigurationSetName": configuration_set,
