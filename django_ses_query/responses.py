@@ -145,7 +145,9 @@ def parse_error(body: bytes, http_status: int) -> SESError:
         return error
     error = _find(root, "Error")
     if error is None:
-        return SESResponseError(
+        # Like a proxy's HTML page: a 5xx is still a (retryable) server error.
+        klass = SESResponseError if http_status < 500 else SESServerError
+        return klass(
             f"HTTP {http_status} with no <Error> in the response: {_excerpt(body)!r}",
             code="MalformedResponse" if http_status < 500 else f"HTTP{http_status}",
             http_status=http_status,
