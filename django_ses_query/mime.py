@@ -32,7 +32,9 @@ def _needs_reencoding(part: Message) -> bool:
 
 
 def _payload_bytes(part: Message) -> bytes:
-    payload = part.get_payload()
+    # The stored payload: get_payload() would replace 8-bit bytes that are
+    # not valid in the part's charset (binary data) with U+FFFD.
+    payload = part._payload
     if isinstance(payload, bytes):
         return payload
     try:
