@@ -8,6 +8,7 @@ Django's own ``EMAIL_*`` settings are never read.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -54,27 +55,52 @@ class Config:
         object.__setattr__(self, "region", region)
         if not self.endpoint_url:
             object.__setattr__(self, "endpoint_url", f"https://email.{region}.amazonaws.com")
-        object.__setattr__(self, "tags", dict(self.tags or {}))
+        if isinstance(self.tags, Mapping):
+            object.__setattr__(self, "tags", dict(self.tags))
+        elif not self.tags:
+            object.__setattr__(self, "tags", {})
         self._validate()
 
     def _validate(self) -> None:
+        from .params import validate_configuration_set, validate_tags
+
         problems = []
         if self.log not in (True, False, "failures"):
             problems.append(f"LOG must be True, False or 'failures', not {self.log!r}")
+        for name in ("access_key_id", "secret_access_key", "session_token"):
+            if getattr(self, name) is not None and not isinstance(getattr(self, name), str):
+                # Never the value: it may be the secret.
+                problems.append(f"{name.upper()} must be a string")
+        for name in ("region", "endpoint_url"):
+            if not isinstance(getattr(self, name), str):
+                problems.append(f"{name.upper()} must be a string, not {getattr(self, name)!r}")
         if not isinstance(self.tags, dict):
-            problems.append("TAGS must be a dict of tag name to value")
+            problems.append(f"TAGS must be a dict of tag name to value, not {self.tags!r}")
+        else:
+            try:
+                validate_tags(self.tags)
+            except ValueError as error:
+                problems.append(f"TAGS: {error.message.rstrip('.')}")
+        if self.configuration_set not in (None, ""):
+            try:
+                validate_configuration_set(self.configuration_set)
+            except (ValueError, TypeError):
+                problems.append(
+                    "CONFIGURATION_SET must be None or 1 to 64 ASCII letters, digits, '_' or '-', "
+                    f"not {self.configuration_set!r}"
+                )
         for name in ("timeout", "retry_budget"):
             value = getattr(self, name)
-            if not isinstance(value, (int, float)) or value <= 0:
+            if not _is_number(value) or value <= 0:
                 problems.append(f"{name.upper()} must be a positive number, not {value!r}")
-        if not isinstance(self.max_retries, int) or self.max_retries < 0:
+        if not _is_integer(self.max_retries) or self.max_retries < 0:
             problems.append(f"MAX_RETRIES must be an integer >= 0, not {self.max_retries!r}")
-        if not isinstance(self.max_concurrency, int) or self.max_concurrency < 1:
+        if not _is_integer(self.max_concurrency) or self.max_concurrency < 1:
             problems.append(
                 f"MAX_CONCURRENCY must be an integer >= 1, not {self.max_concurrency!r}"
             )
         if self.max_send_rate is not None and (
-            not isinstance(self.max_send_rate, (int, float)) or self.max_send_rate <= 0
+            not _is_number(self.max_send_rate) or self.max_send_rate <= 0
         ):
             problems.append(
                 f"MAX_SEND_RATE must be a positive number or None, not {self.max_send_rate!r}"
@@ -85,6 +111,14 @@ class Config:
     @property
     def credentials_provider(self) -> CredentialsProvider:
         return default_provider(self.access_key_id, self.secret_access_key, self.session_token)
+
+
+def _is_integer(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 #: Lower-case option names: the ``SES_QUERY`` keys, and the backend's

@@ -1,0 +1,269 @@
+"""Settings: keyword arguments > SES_QUERY > environment > defaults; bad
+settings are named; the secret never shows."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+from django.core.mail import EmailMessage
+
+from django_ses_query.backend import EmailBackend
+from django_ses_query.conf import get_config
+from django_ses_query.exceptions import SESConfigurationError, SESError
+from django_ses_query.models import EmailLog
+from tests.fakeses import error, reset_connection
+
+pytestmark = pytest.mark.django_db(databases=["default", "sendlog"])
+
+SECRET = "s3cr3t/KEY+that-must-never-leak"
+TOKEN = "session-token-that-must-never-leak"
+ENV_VARS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_REGION", "AWS_DEFAULT_REGION")
+CREDENTIAL = re.compile(r"Credential=([^/]+)/\d{8}/([^/]+)/ses/aws4_request")
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch):
+    for name in ENV_VARS:
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def no_settings_credentials(settings):
+    settings.SES_QUERY = {
+        k: v for k, v in settings.SES_QUERY.items() if k not in ("ACCESS_KEY_ID", "SECRET_ACCESS_KEY")
+    }
+
+
+def message():
+    return EmailMessage("Subject", "Body", "from@example.com", ["to@example.com"])
+
+
+def signed_with(fake_ses, backend) -> tuple[str, str]:
+    """(access key id, region) of the request the endpoint received."""
+    assert backend.send_messages([message()]) == 1
+    authorization = fake_ses.requests[-1].headers["Authorization"]
+    return CREDENTIAL.search(authorization).groups()
+
+
+# -- Region and endpoint --------------------------------------------------------
+
+
+def test_defaults(settings, monkeypatch):
+    settings.SES_QUERY = {}
+    config = get_config()
+    assert config.region == "us-east-1"
+    assert config.endpoint_url == "https://email.us-east-1.amazonaws.com"
+    assert config.configuration_set is None
+    assert config.tags == {}
+
+
+def test_region_from_aws_default_region(settings, monkeypatch):
+    settings.SES_QUERY = {}
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "ap-south-1")
+    assert get_config().endpoint_url == "https://email.ap-south-1.amazonaws.com"
+
+
+def test_aws_region_wins_over_aws_default_region(settings, monkeypatch):
+    settings.SES_QUERY = {}
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "ap-south-1")
+    monkeypatch.setenv("AWS_REGION", "eu-central-1")
+    config = get_config()
+    assert config.region == "eu-central-1"
+    assert config.endpoint_url == "https://email.eu-central-1.amazonaws.com"
+
+
+def test_setting_wins_over_environment(settings, monkeypatch):
+    settings.SES_QUERY = {"REGION": "us-west-2"}
+    monkeypatch.setenv("AWS_REGION", "eu-central-1")
+    assert get_config().endpoint_url == "https://email.us-west-2.amazonaws.com"
+
+
+def test_keyword_wins_over_setting(settings, monkeypatch):
+    settings.SES_QUERY = {"REGION": "us-west-2", "MAX_RETRIES": 5}
+    monkeypatch.setenv("AWS_REGION", "eu-central-1")
+    config = get_config(region="eu-west-1", max_retries=1)
+    assert config.region == "eu-west-1"
+    assert config.endpoint_url == "https://email.eu-west-1.amazonaws.com"
+    assert config.max_retries == 1
+
+
+def test_explicit_endpoint_url_is_kept(settings):
+    settings.SES_QUERY = {"REGION": "eu-west-1", "ENDPOINT_URL": "https://ses.internal.example"}
+    config = get_config()
+    assert config.endpoint_url == "https://ses.internal.example"
+    assert config.region == "eu-west-1"
+
+
+def test_region_reaches_the_signature(fake_ses, monkeypatch, settings):
+    monkeypatch.setenv("AWS_REGION", "eu-central-1")
+    assert signed_with(fake_ses, EmailBackend())[1] == "eu-central-1"
+    settings.SES_QUERY = {**settings.SES_QUERY, "REGION": "us-west-2"}
+    assert signed_with(fake_ses, EmailBackend())[1] == "us-west-2"
+    assert signed_with(fake_ses, EmailBackend(region="ap-south-1"))[1] == "ap-south-1"
+
+
+# -- Credentials ----------------------------------------------------------------
+
+
+def test_credentials_from_the_environment(fake_ses, no_settings_credentials, monkeypatch):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDENV")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
+    monkeypatch.setenv("AWS_SESSION_TOKEN", TOKEN)
+    assert signed_with(fake_ses, EmailBackend())[0] == "AKIDENV"
+    assert fake_ses.requests[-1].headers["X-Amz-Security-Token"] == TOKEN
+
+
+def test_settings_credentials_win_over_the_environment(fake_ses, settings, monkeypatch):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDENV")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
+    monkeypatch.setenv("AWS_SESSION_TOKEN", TOKEN)
+    assert signed_with(fake_ses, EmailBackend())[0] == settings.SES_QUERY["ACCESS_KEY_ID"]
+    # The environment's token belongs to the environment's key.
+    assert fake_ses.requests[-1].headers["X-Amz-Security-Token"] is None
+
+
+def test_keyword_credentials_win_over_settings(fake_ses):
+    backend = EmailBackend(access_key_id="AKIDKWARG", secret_access_key=SECRET)
+    assert signed_with(fake_ses, backend)[0] == "AKIDKWARG"
+
+
+def test_no_credentials_is_a_clear_error_and_nothing_is_sent(fake_ses, no_settings_credentials):
+    with pytest.raises(SESConfigurationError) as caught:
+        EmailBackend().send_messages([message()])
+    assert "AWS_ACCESS_KEY_ID" in str(caught.value)
+    assert fake_ses.requests == []
+
+
+# -- Bad settings -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("key", ["REGOIN", "region", "Timeout", "EMAIL_HOST"])
+def test_unknown_keys_are_named(settings, key):
+    settings.SES_QUERY = {**settings.SES_QUERY, key: "x"}
+    with pytest.raises(ImproperlyConfigured) as caught:
+        get_config()
+    assert key in str(caught.value)
+    assert "REGION" in str(caught.value)  # The known keys are listed.
+
+
+@pytest.mark.parametrize(
+    "key,value",
+    [
+        ("TIMEOUT", 0),
+        ("TIMEOUT", "10"),
+        ("RETRY_BUDGET", -1),
+        ("MAX_RETRIES", -1),
+        ("MAX_RETRIES", 1.5),
+        ("MAX_RETRIES", True),
+        ("MAX_CONCURRENCY", 0),
+        ("MAX_SEND_RATE", 0),
+        ("MAX_SEND_RATE", "14"),
+        ("LOG", "yes"),
+        ("TAGS", "app=web"),
+        ("TAGS", ["app", "web"]),
+        ("TAGS", {"bad name": "web"}),
+        ("TAGS", {"app": "bad value"}),
+        ("CONFIGURATION_SET", "has space"),
+        ("CONFIGURATION_SET", "x" * 65),
+        ("REGION", 5),
+        ("ENDPOINT_URL", 5),
+    ],
+)
+def test_bad_values_are_named(settings, key, value):
+    settings.SES_QUERY = {**settings.SES_QUERY, key: value}
+    with pytest.raises(ImproperlyConfigured) as caught:
+        get_config()
+    assert str(caught.value).startswith("SES_QUERY")
+    assert key in str(caught.value)
+
+
+def test_several_problems_are_reported_together(settings):
+    settings.SES_QUERY = {**settings.SES_QUERY, "TIMEOUT": 0, "MAX_RETRIES": -1}
+    with pytest.raises(ImproperlyConfigured) as caught:
+        get_config()
+    assert "TIMEOUT" in str(caught.value) and "MAX_RETRIES" in str(caught.value)
+
+
+def test_setting_must_be_a_dict(settings):
+    settings.SES_QUERY = [("REGION", "eu-west-1")]
+    with pytest.raises(ImproperlyConfigured, match="SES_QUERY"):
+        get_config()
+
+
+def test_backend_raises_for_bad_settings(settings):
+    settings.SES_QUERY = {**settings.SES_QUERY, "TIMEOUT": -1}
+    with pytest.raises(ImproperlyConfigured, match="TIMEOUT"):
+        EmailBackend()
+
+
+def test_good_settings_are_accepted(settings):
+    settings.SES_QUERY = {
+        **settings.SES_QUERY, "TIMEOUT": 2.5, "MAX_RETRIES": 0, "LOG": "failures",
+        "TAGS": {"app": "web-1", "env": "prod_2"}, "CONFIGURATION_SET": "set-1",
+        "MAX_SEND_RATE": 14, "MAX_CONCURRENCY": 1,
+    }
+    config = get_config()
+    assert config.timeout == 2.5
+    assert config.log == "failures"
+    assert config.tags == {"app": "web-1", "env": "prod_2"}
+    assert config.configuration_set == "set-1"
+
+
+def test_the_secret_is_not_echoed_when_it_is_the_wrong_type(settings):
+    settings.SES_QUERY = {**settings.SES_QUERY, "SECRET_ACCESS_KEY": 123456789}
+    with pytest.raises(ImproperlyConfigured) as caught:
+        get_config()
+    assert "SECRET_ACCESS_KEY" in str(caught.value)
+    assert "123456789" not in str(caught.value)
+
+
+# -- The secret never shows ---------------------------------------------------------
+
+
+@pytest.fixture
+def secret_settings(settings, fake_ses):
+    settings.SES_QUERY = {
+        **settings.SES_QUERY, "ACCESS_KEY_ID": "AKIDVISIBLE", "SECRET_ACCESS_KEY": SECRET,
+        "SESSION_TOKEN": TOKEN, "MAX_RETRIES": 2, "MAX_CONCURRENCY": 1,
+    }
+
+
+def assert_hidden(text: str) -> None:
+    assert SECRET not in text
+    assert TOKEN not in text
+
+
+def test_not_in_reprs(secret_settings):
+    backend = EmailBackend()
+    assert_hidden(repr(get_config()))
+    assert_hidden(str(get_config()))
+    assert_hidden(repr(backend))
+    assert_hidden(str(backend))
+    assert_hidden(repr(get_config().credentials_provider.get_credentials()))
+    assert "AKIDVISIBLE" in repr(get_config())
+
+
+def test_not_in_errors_logs_or_send_log(secret_settings, fake_ses, caplog):
+    caplog.set_level(logging.DEBUG)
+    backend = EmailBackend()
+    # Throttled, retried, then refused.
+    fake_ses.enqueue(error("Throttling"), error("SignatureDoesNotMatch"))
+    with pytest.raises(SESError) as caught:
+        backend.send_messages([message()])
+    backend.fail_silently = True
+    fake_ses.enqueue(reset_connection())
+    assert backend.send_messages([message()]) == 0
+    assert backend.send_messages([message()]) == 1
+
+    assert len(fake_ses.requests) == 4
+    assert "AKIDVISIBLE" in fake_ses.requests[0].headers["Authorization"]
+    assert caplog.records, "expected log output to inspect"
+    for text in (str(caught.value), repr(caught.value), caplog.text):
+        assert_hidden(text)
+    rows = list(EmailLog.objects.all())
+    assert len(rows) == 3
+    for row in rows:
+        assert_hidden(" ".join(str(value) for value in row.__dict__.values()))
