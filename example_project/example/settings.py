@@ -1,0 +1,108 @@
+"""Settings for the example project: SQLite, the admin, and the SES backend.
+
+``demo.sh`` starts a local SES (moto's server) and passes where it is and the
+key it issued through these environment variables:
+
+* ``SES_DEMO_ENDPOINT_URL`` -- e.g. ``http://127.0.0.1:45123``
+* ``SES_DEMO_ACCESS_KEY_ID`` / ``SES_DEMO_SECRET_ACCESS_KEY``
+* ``SES_DEMO_REGION`` (default ``us-east-1``)
+
+Without them the backend falls back to its own defaults: the real SES endpoint
+for the region, and the ``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY``
+environment variables.
+"""
+
+import os
+from pathlib import Path
+
+import django
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+# A local demo: not a secret, never used anywhere else.
+SECRET_KEY = "example-project-local-demo-only"
+DEBUG = True
+ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_ses_query",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "example.urls"
+WSGI_APPLICATION = "example.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": os.environ.get("SES_DEMO_DATABASE") or BASE_DIR / "db.sqlite3",
+    }
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "static/"
+
+# Email: every message goes through Amazon SES's Query API.
+DEFAULT_FROM_EMAIL = "Demo <demo@example.com>"
+SERVER_EMAIL = "demo@example.com"
+
+_BACKEND = "django_ses_query.backend.EmailBackend"
+if django.VERSION >= (6, 1):
+    MAILERS = {"default": {"BACKEND": _BACKEND}}
+else:
+    EMAIL_BACKEND = _BACKEND
+
+SES_QUERY = {
+    "REGION": os.environ.get("SES_DEMO_REGION") or "us-east-1",
+    # Keep the bodies in the send log, so the admin shows them.
+    "LOG_BODY": True,
+}
+if os.environ.get("SES_DEMO_ENDPOINT_URL"):
+    SES_QUERY["ENDPOINT_URL"] = os.environ["SES_DEMO_ENDPOINT_URL"]
+if os.environ.get("SES_DEMO_ACCESS_KEY_ID"):
+    SES_QUERY["ACCESS_KEY_ID"] = os.environ["SES_DEMO_ACCESS_KEY_ID"]
+    SES_QUERY["SECRET_ACCESS_KEY"] = os.environ.get("SES_DEMO_SECRET_ACCESS_KEY", "")
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "[%(name)s] %(levelname)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "loggers": {
+        "django_ses_query": {"handlers": ["console"], "level": "INFO", "propagate": False},
+    },
+}
