@@ -1,0 +1,137 @@
+"""System checks, run the way ``manage.py check`` runs them."""
+
+from __future__ import annotations
+
+import django
+import pytest
+from django.core import checks
+from django.core.checks import run_checks
+from django.test import override_settings
+
+BACKEND = "django_ses_query.backend.EmailBackend"
+CREDENTIALS = {"ACCESS_KEY_ID": "AKIDEXAMPLE", "SECRET_ACCESS_KEY": "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"}
+# Django's model checks may query the database (JSONField support).
+pytestmark = pytest.mark.django_db(databases=["default", "sendlog"])
+ENV_VARS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_REGION", "AWS_DEFAULT_REGION")
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch):
+    for name in ENV_VARS:
+        monkeypatch.delenv(name, raising=False)
+
+
+def ours(**setting_overrides) -> list[checks.CheckMessage]:
+    with override_settings(**setting_overrides):
+        return [m for m in run_checks() if str(m.id).startswith("django_ses_query.")]
+
+
+def ids(**setting_overrides) -> list[str]:
+    return sorted(m.id for m in ours(**setting_overrides))
+
+
+def test_the_test_settings_pass():
+    assert ours() == []
+
+
+def test_e001_no_credentials():
+    [message] = ours(SES_QUERY={"ENDPOINT_URL": "https://email.eu-west-1.amazonaws.com"})
+    assert message.id == "django_ses_query.E001"
+    assert message.level == checks.ERROR
+    assert "AWS_ACCESS_KEY_ID" in message.hint
+
+
+def test_e001_half_the_credentials():
+    assert ids(SES_QUERY={"ACCESS_KEY_ID": "AKIDEXAMPLE"}) == ["django_ses_query.E001"]
+
+
+def test_environment_credentials_satisfy_e001(monkeypatch):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDENV")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
+    assert ids(SES_QUERY={}) == []
+
+
+@pytest.mark.parametrize(
+    "url", ["https://email-smtp.us-east-1.amazonaws.com", "https://email-smtp.eu-west-1.amazonaws.com:587"]
+)
+def test_e002_smtp_endpoint(url):
+    [message] = ours(SES_QUERY={**CREDENTIALS, "ENDPOINT_URL": url})
+    assert message.id == "django_ses_query.E002"
+    assert message.level == checks.ERROR
+    assert "https://email." in message.hint
+
+
+@pytest.mark.parametrize("url", ["http://ses.example.com", "http://10.0.0.5:8080", "http://email.us-east-1.amazonaws.com"])
+def test_w001_plain_http_to_another_host(url):
+    [message] = ours(SES_QUERY={**CREDENTIALS, "ENDPOINT_URL": url})
+    assert message.id == "django_ses_query.W001"
+    assert message.level == checks.WARNING
+
+
+@pytest.mark.parametrize(
+    "url", ["http://localhost:4566", "http://127.0.0.1:9/", "http://127.8.9.10", "http://[::1]:8000", "https://ses.example.com"]
+)
+def test_loopback_http_and_https_are_fine(url):
+    assert ours(SES_QUERY={**CREDENTIALS, "ENDPOINT_URL": url}) == []
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {**CREDENTIALS, "REGOIN": "eu-west-1"},
+        {**CREDENTIALS, "TIMEOUT": 0},
+        {**CREDENTIALS, "TAGS": "a=b"},
+        "not a dict",
+    ],
+    ids=["unknown key", "bad value", "bad tags", "not a dict"],
+)
+def test_e003_bad_setting(value):
+    [message] = ours(SES_QUERY=value)
+    assert message.id == "django_ses_query.E003"
+    assert message.level == checks.ERROR
+    assert "SES_QUERY" in message.msg
+
+
+def test_e003_names_the_key():
+    [message] = ours(SES_QUERY={**CREDENTIALS, "REGOIN": "eu-west-1"})
+    assert "REGOIN" in message.msg
+
+
+@pytest.mark.parametrize("url", ["ftp://email.us-east-1.amazonaws.com", "email.us-east-1.amazonaws.com", "https://"])
+def test_e004_not_an_http_url(url):
+    assert ids(SES_QUERY={**CREDENTIALS, "ENDPOINT_URL": url}) == ["django_ses_query.E004"]
+
+
+def test_e005_log_database_missing():
+    [message] = ours(SES_QUERY={**CREDENTIALS, "ENDPOINT_URL": "https://email.us-east-1.amazonaws.com",
+                                "LOG_DATABASE": "nope"})
+    assert message.id == "django_ses_query.E005"
+    assert "nope" in message.msg
+
+
+def test_log_database_is_not_needed_when_logging_is_off():
+    assert ours(SES_QUERY={**CREDENTIALS, "LOG": False, "LOG_DATABASE": "nope"}) == []
+
+
+def test_another_log_database():
+    assert ours(SES_QUERY={**CREDENTIALS, "LOG_DATABASE": "sendlog"}) == []
+
+
+def test_several_problems_at_once():
+    assert ids(SES_QUERY={"ENDPOINT_URL": "https://email-smtp.us-east-1.amazonaws.com", "LOG_DATABASE": "nope"}) == [
+        "django_ses_query.E001", "django_ses_query.E002", "django_ses_query.E005",
+    ]
+
+
+@pytest.mark.skipif(django.VERSION < (6, 1), reason="MAILERS is Django 6.1's setting")
+def test_mailers_entries_are_checked_with_their_options():
+    mailers = {
+        "default": {"BACKEND": BACKEND, "OPTIONS": {"endpoint_url": "https://email-smtp.us-east-1.amazonaws.com"}},
+        "other": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"},
+        "bad": {"BACKEND": BACKEND, "OPTIONS": {"max_retries": -1}},
+    }
+    found = ours(MAILERS=mailers, SES_QUERY=CREDENTIALS)
+    assert sorted((m.id, m.obj) for m in found) == [
+        ("django_ses_query.E002", "MAILERS['default']"),
+        ("django_ses_query.E003", "MAILERS['bad']"),
+    ]
