@@ -26,3 +26,17 @@ def backend(fake_ses):
     from django_ses_query.backend import EmailBackend
 
     return EmailBackend()
+
+
+@pytest.fixture(scope="session")
+def moto_ses():
+    """moto's SES server (tests/moto_ses.py), once per session.
+
+    Signature checking is on and an IAM user's key is bootstrapped
+    (``access_key_id`` / ``secret_access_key``). State is shared by every test
+    that uses it: call ``reset_ses()`` for a clean slate.
+    """
+    from tests.moto_ses import MotoSES
+
+    with MotoSES() as server:
+        yield server
