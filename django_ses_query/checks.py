@@ -30,14 +30,26 @@ def _configurations():
     mailers = getattr(settings, "MAILERS", None) or {}
     for alias, entry in mailers.items():
         if isinstance(entry, dict) and entry.get("BACKEND") == BACKEND_PATH:
-            options = {k: v for k, v in (entry.get("OPTIONS") or {}).items() if k in OPTION_NAMES}
-            yield f"MAILERS[{alias!r}]", options
+            yield f"MAILERS[{alias!r}]", dict(entry.get("OPTIONS") or {})
 
 
 @checks.register(checks.Tags.compatibility)
 def check_settings(app_configs=None, **kwargs):
     errors = []
     for label, options in _configurations():
+        # Django's BaseEmailBackend takes fail_silently itself.
+        unknown = sorted(k for k in options if k not in OPTION_NAMES and k != "fail_silently")
+        if unknown:
+            errors.append(
+                checks.Error(
+                    f"Unknown OPTIONS: {', '.join(map(repr, unknown))}.",
+                    hint=f"Known options: {', '.join(sorted(OPTION_NAMES))}.",
+                    obj=label,
+                    id="django_ses_query.E003",
+                )
+            )
+            continue
+        options.pop("fail_silently", None)
         try:
             config = get_config(**options)
         except ImproperlyConfigured as error:
@@ -64,7 +76,7 @@ def check_settings(app_configs=None, **kwargs):
                     id="django_ses_query.E004",
                 )
             )
-        elif host.startswith("email-smtp."):
+        elif host.startswith(("email-smtp.", "email-smtp-fips.")):
             errors.append(
                 checks.Error(
                     f"ENDPOINT_URL {config.endpoint_url!r} is the SES SMTP interface.",

@@ -52,7 +52,12 @@ def test_environment_credentials_satisfy_e001(monkeypatch):
 
 
 @pytest.mark.parametrize(
-    "url", ["https://email-smtp.us-east-1.amazonaws.com", "https://email-smtp.eu-west-1.amazonaws.com:587"]
+    "url",
+    [
+        "https://email-smtp.us-east-1.amazonaws.com",
+        "https://email-smtp.eu-west-1.amazonaws.com:587",
+        "https://email-smtp-fips.us-east-1.amazonaws.com",
+    ],
 )
 def test_e002_smtp_endpoint(url):
     [message] = ours(SES_QUERY={**CREDENTIALS, "ENDPOINT_URL": url})
@@ -135,3 +140,15 @@ def test_mailers_entries_are_checked_with_their_options():
         ("django_ses_query.E002", "MAILERS['default']"),
         ("django_ses_query.E003", "MAILERS['bad']"),
     ]
+
+
+@pytest.mark.skipif(django.VERSION < (6, 1), reason="MAILERS is Django 6.1's setting")
+def test_mailers_unknown_options_are_reported():
+    mailers = {
+        "default": {"BACKEND": BACKEND, "OPTIONS": {"regoin": "eu-west-1", "fail_silently": True}},
+        "fine": {"BACKEND": BACKEND, "OPTIONS": {"region": "eu-west-1", "fail_silently": True}},
+    }
+    [message] = ours(MAILERS=mailers, SES_QUERY=CREDENTIALS)
+    assert (message.id, message.obj) == ("django_ses_query.E003", "MAILERS['default']")
+    assert "'regoin'" in message.msg
+    assert "fail_silently" not in message.msg
