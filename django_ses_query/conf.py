@@ -134,7 +134,9 @@ def settings_dict() -> dict[str, Any]:
 
 
 def unknown_setting_keys(value: dict[str, Any]) -> list[str]:
-    return sorted(key for key in value if str(key).lower() not in OPTION_NAMES or key != str(key).upper())
+    return sorted(
+        str(key) for key in value if str(key).lower() not in OPTION_NAMES or key != str(key).upper()
+    )
 
 
 def get_config(**overrides: Any) -> Config:

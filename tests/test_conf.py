@@ -140,12 +140,12 @@ def test_no_credentials_is_a_clear_error_and_nothing_is_sent(fake_ses, no_settin
 # -- Bad settings -----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("key", ["REGOIN", "region", "Timeout", "EMAIL_HOST"])
+@pytest.mark.parametrize("key", ["REGOIN", "region", "Timeout", "EMAIL_HOST", 1])
 def test_unknown_keys_are_named(settings, key):
     settings.SES_QUERY = {**settings.SES_QUERY, key: "x"}
     with pytest.raises(ImproperlyConfigured) as caught:
         get_config()
-    assert key in str(caught.value)
+    assert str(key) in str(caught.value)
     assert "REGION" in str(caught.value)  # The known keys are listed.
 
 
