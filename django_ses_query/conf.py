@@ -43,7 +43,7 @@ class Config:
     max_send_rate: float | None = None
     send_rate_from_quota: bool = False
     rate_limit_cache: str | None = None
-    max_concurrency: int = 4
+    max_concurrency: int = 1
 
     def __post_init__(self) -> None:
         region = (
