@@ -78,6 +78,11 @@ def sessions(monkeypatch):
 # -- send_messages ------------------------------------------------------------------
 
 
+def test_a_batch_is_sent_in_order_by_default(backend, fake_ses):
+    assert backend.send_messages([message(f"m{i}") for i in range(5)]) == 5
+    assert [r.params["Message.Subject.Data"] for r in fake_ses.sent] == [f"m{i}" for i in range(5)]
+
+
 def test_returns_the_number_sent(backend, fake_ses):
     assert backend.send_messages([message("a"), message("b"), message("c")]) == 3
     assert sorted(r.params["Message.Subject.Data"] for r in fake_ses.sent) == ["a", "b", "c"]
@@ -208,10 +213,19 @@ def test_fail_silently_true_counts_only_the_sent(fake_ses, settings):
     assert [r.params["Message.Subject.Data"] for r in fake_ses.sent] == ["ok1", "ok2"]
 
 
-def test_fail_silently_true_with_concurrency(fake_ses):
+def test_fail_silently_true_with_concurrency(fake_ses, settings, sessions):
+    settings.SES_QUERY = {**settings.SES_QUERY, "MAX_CONCURRENCY": 4}
     fake_ses.enqueue(error("Throttling_daily"))
     assert EmailBackend(fail_silently=True).send_messages([message(f"m{i}") for i in range(5)]) == 4
     assert len(fake_ses.requests) == 5
+    assert len(sessions) == 1 and sessions[0].closed
+
+
+def test_fail_silently_false_with_concurrency_raises(fake_ses, settings):
+    settings.SES_QUERY = {**settings.SES_QUERY, "MAX_CONCURRENCY": 4}
+    fake_ses.enqueue(error("MessageRejected"))
+    with pytest.raises(SESMessageRejectedError):
+        EmailBackend().send_messages([message(f"m{i}") for i in range(3)])
 
 
 def test_transport_errors(settings):
