@@ -6,6 +6,7 @@ RFC 2047 encoded-words, and a non-ASCII local part cannot be sent at all.
 
 from __future__ import annotations
 
+from email.header import Header
 from email.utils import formataddr, getaddresses
 
 from django.utils.encoding import punycode
@@ -51,7 +52,12 @@ def format_address(address) -> str:
         domain = punycode(domain)
     except UnicodeError as error:
         raise _invalid("InvalidAddress", f"Invalid domain in {raw!r}: {error}.") from None
-    return formataddr((name, f"{localpart}@{domain}"), charset="utf-8")
+    addr = f"{localpart}@{domain}"
+    if name and not name.isascii():
+        # RFC 2047: encoded-words of at most 75 characters, separated by spaces.
+        encoded = Header(name, "utf-8").encode(linesep="\n")
+        return f"{' '.join(encoded.split())} <{addr}>"
+    return formataddr((name, addr))
 
 
 def format_addresses(addresses) -> list[str]:

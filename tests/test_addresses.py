@@ -156,3 +156,15 @@ def test_html_alternative_with_idn_recipient_uses_send_email(backend, fake_ses):
     message.attach_alternative("<p>Body</p>", "text/html")
     assert backend.send_messages([message]) == 1
     assert fake_ses.sent[0].params["Destination.ToAddresses.member.1"] == "user@xn--exmple-cua.com"
+
+
+def test_long_non_ascii_display_name_is_split_into_short_encoded_words():
+    from email.header import decode_header, make_header
+
+    name = "Ünïcödé Nämé " * 8
+    formatted = format_address((name, "someone@example.com"))
+    words, _, address = formatted.rpartition(" <")
+    assert address == "someone@example.com>"
+    assert all(len(word) <= 75 for word in words.split())
+    assert len(words.split()) > 1
+    assert str(make_header(decode_header(words))) == name
