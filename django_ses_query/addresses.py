@@ -55,7 +55,7 @@ def format_address(address) -> str:
     addr = f"{localpart}@{domain}"
     if name and not name.isascii():
         # RFC 2047: encoded-words of at most 75 characters, separated by spaces.
-        encoded = Header(name, "utf-8").encode(linesep="\n")
+        encoded = Header(name, "utf-8", header_name="To").encode(linesep="\n", maxlinelen=75)
         return f"{' '.join(encoded.split())} <{addr}>"
     return formataddr((name, addr))
 
