@@ -1,0 +1,75 @@
+"""``manage.py ses_prunelog --days N``: delete send log rows older than N days,
+a batch at a time, so a large delete never holds long locks."""
+
+from __future__ import annotations
+
+import datetime
+
+from django.core.exceptions import ImproperlyConfigured
+from django.core.management.base import BaseCommand, CommandError
+from django.db import DEFAULT_DB_ALIAS, connections
+from django.utils import timezone
+
+from ...conf import get_config
+from ...models import EmailLog
+
+BATCH_SIZE = 1000
+
+
+def _rows(count: int) -> str:
+    return f"{count} log row{'' if count == 1 else 's'}"
+
+
+class Command(BaseCommand):
+    help = "Deletes Amazon SES send log rows older than --days days, in batches."
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--days", type=int, required=True, metavar="N",
+            help="Delete the rows created more than N days ago.",
+        )
+        parser.add_argument(
+            "--dry-run", action="store_true", help="Only print how many rows would be deleted."
+        )
+        parser.add_argument(
+            "--batch-size", type=int, default=BATCH_SIZE, metavar="N",
+            help=f"Rows deleted per statement (default {BATCH_SIZE}).",
+        )
+        parser.add_argument(
+            "--database", default=None,
+            help="The database alias of the send log (default: SES_QUERY LOG_DATABASE).",
+        )
+
+    def handle(self, *args, days, dry_run, batch_size, database, verbosity, **options):
+        if days < 0:
+            raise CommandError("--days must be 0 or more.")
+        if batch_size < 1:
+            raise CommandError("--batch-size must be 1 or more.")
+        if database is None:
+            try:
+                database = get_config().log_database
+            except ImproperlyConfigured as error:
+                raise CommandError(str(error)) from None
+        if database not in connections:
+            raise CommandError(f"There is no database {database!r} in DATABASES.")
+        cutoff = timezone.now() - datetime.timedelta(days=days)
+        old = EmailLog.objects.using(database).filter(created_at__lt=cutoff).order_by()
+        when = f"older than {days} day{'' if days == 1 else 's'} (created before {cutoff:%Y-%m-%d %H:%M:%S %Z})"
+        where = "" if database == DEFAULT_DB_ALIAS else f" in database {database!r}"
+
+        if dry_run:
+            self.stdout.write(f"Dry run: {_rows(old.count())} {when}{where} would be deleted.")
+            return
+
+        total = 0
+        while True:
+            ids = list(old.values_list("pk", flat=True)[:batch_size])
+            if not ids:
+                break
+            deleted, _ = EmailLog.objects.using(database).filter(pk__in=ids).delete()
+            total += deleted
+            if verbosity >= 2:
+                self.stdout.write(f"  deleted {deleted} ({total} so far)")
+            if len(ids) < batch_size:
+                break
+        self.stdout.write(self.style.SUCCESS(f"Deleted {_rows(total)} {when}{where}."))
