@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import warnings
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -23,14 +24,32 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def _email_backend_is_this_one() -> bool:
+    """Whether the (pre-MAILERS) EMAIL_BACKEND setting names this backend."""
+    if hasattr(settings, "MAILERS") or not settings.is_overridden("EMAIL_BACKEND"):
+        return False
+    with warnings.catch_warnings():
+        # Django 6.1 deprecates the setting; reading it here is not a use.
+        warnings.simplefilter("ignore")
+        return getattr(settings, "EMAIL_BACKEND", None) == BACKEND_PATH
+
+
 def _configurations():
     """(label, options) for SES_QUERY alone and for each MAILERS entry using
-    this backend (its OPTIONS override SES_QUERY)."""
-    yield "SES_QUERY", {}
+    this backend (its OPTIONS override SES_QUERY).
+
+    Nothing is checked when the project neither defines SES_QUERY nor uses
+    this backend (e.g. the app is installed for its admin, and development
+    settings send mail to the console).
+    """
+    entries = []
     mailers = getattr(settings, "MAILERS", None) or {}
     for alias, entry in mailers.items():
         if isinstance(entry, dict) and entry.get("BACKEND") == BACKEND_PATH:
-            yield f"MAILERS[{alias!r}]", dict(entry.get("OPTIONS") or {})
+            entries.append((f"MAILERS[{alias!r}]", dict(entry.get("OPTIONS") or {})))
+    if hasattr(settings, "SES_QUERY") or entries or _email_backend_is_this_one():
+        yield "SES_QUERY", {}
+    yield from entries
 
 
 @checks.register(checks.Tags.compatibility)

@@ -152,3 +152,22 @@ def test_mailers_unknown_options_are_reported():
     assert (message.id, message.obj) == ("django_ses_query.E003", "MAILERS['default']")
     assert "'regoin'" in message.msg
     assert "fail_silently" not in message.msg
+
+
+def _without_ses_query():
+    from django.conf import settings
+
+    with override_settings():
+        del settings.SES_QUERY
+        return sorted(m.id for m in run_checks() if str(m.id).startswith("django_ses_query."))
+
+
+def test_nothing_checked_when_the_backend_is_neither_configured_nor_used():
+    # The app installed for its admin; development sends mail elsewhere.
+    assert _without_ses_query() == []
+
+
+@pytest.mark.skipif(django.VERSION >= (6, 1), reason="EMAIL_BACKEND is deprecated on Django 6.1")
+def test_e001_when_email_backend_is_this_one_without_ses_query():
+    with override_settings(EMAIL_BACKEND=BACKEND):
+        assert _without_ses_query() == ["django_ses_query.E001"]
