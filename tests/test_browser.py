@@ -28,6 +28,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 @pytest.fixture
 def browser(tmp_path, monkeypatch):
     if not CHROMIUM or not CHROMEDRIVER:
+        if os.environ.get("CI"):
+            pytest.fail("CI must install chromium and chromium-driver (see .ci/run).")
         pytest.skip(
             "chromium and chromedriver are not on PATH "
             "(Debian: apt-get install chromium chromium-driver)"
