@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import ExitStack
 from typing import Any
 
 import django
@@ -77,6 +78,11 @@ class EmailBackend(BaseEmailBackend):
         messages = [m for m in email_messages if m.recipients()]
         if not messages:
             return 0
+        for message in messages:
+            # Stays None for a message not sent (or not attempted, after a
+            # failure stopped the batch).
+            message.ses_message_id = None
+            message.ses_log = None
         with self._lock:
             new_session = self.open()
             try:
@@ -105,9 +111,11 @@ class EmailBackend(BaseEmailBackend):
         )
 
     def _transmit(self, request: SendRequest) -> Response:
-        """HTTP only (safe on a worker thread: no database access)."""
-        self.client.wait_for_rate(len(request.recipients))
-        return self.client.call(request.action, body=request.body)
+        """HTTP only (safe on a worker thread: no database access).
+
+        Every attempt, retries included, waits for the send rate: SES counts
+        each recipient of each request."""
+        return self.client.call(request.action, body=request.body, recipients=len(request.recipients))
 
     def _finish(self, message, request, response=None, error=None) -> bool:
         """Log row and post_send, on the calling thread. True when sent."""
@@ -166,7 +174,10 @@ class EmailBackend(BaseEmailBackend):
         in_flight: dict[Future, tuple] = {}
         pending = iter(messages)
         workers = min(self.config.max_concurrency, len(messages))
-        with ThreadPoolExecutor(workers, thread_name_prefix="django_ses_query") as pool:
+        with ThreadPoolExecutor(workers, thread_name_prefix="django_ses_query") as pool, ExitStack() as stack:
+            # If something unexpected (a pre_send receiver's exception...) is
+            # on its way out, the sends in flight still get their rows.
+            stack.callback(self._drain, in_flight)
             while True:
                 # Keep up to `workers` requests in flight until a failure
                 # (when not failing silently) stops new sends.
@@ -199,3 +210,15 @@ class EmailBackend(BaseEmailBackend):
         if first_error is not None:
             raise first_error
         return sent
+
+    def _drain(self, in_flight: dict[Future, tuple]) -> None:
+        while in_flight:
+            future, (message, request) = in_flight.popitem()
+            try:
+                response = future.result()
+            except SESError as error:
+                self._finish(message, request, error=error)
+            except Exception:
+                logger.exception("Sending %r failed unexpectedly.", str(message.subject or ""))
+            else:
+                self._finish(message, request, response)

@@ -3,26 +3,50 @@
 Retries throttling ("Maximum sending rate exceeded."), 5xx answers and
 connection failures that happened before the request was sent, with
 exponential backoff and full jitter, within ``MAX_RETRIES`` and a total
-time budget. A failure after the request was sent (a read timeout, a reset)
-is an unknown outcome: SES may have sent the message, so it is not resent
-unless ``RETRY_UNKNOWN_OUTCOME`` is on.
+time budget (``RETRY_BUDGET``). A failure after the request was sent (a read
+timeout, a reset, the connection closed without an answer) is an unknown
+outcome: SES may have sent the message, so it is not resent unless
+``RETRY_UNKNOWN_OUTCOME`` is on.
+
+Whether any byte of the request was written is tracked on the connection
+itself (see :class:`_SendTracking`): the exception alone cannot tell, since
+urllib3 reports a reset during a TLS handshake exactly like a reset after the
+request was sent. A pooled keep-alive connection that the server closed while
+it was idle is noticed by urllib3 when it is taken from the pool (the socket
+reads EOF) and replaced before anything is written, so it never surfaces as
+an error. What cannot be told apart is the server closing an idle connection
+at the very moment a request is written to it: the client sees the same
+"closed without an answer" as when a server reads a request and then drops the
+connection, so that stays an unknown outcome.
 """
 
 from __future__ import annotations
 
+import http.client
 import logging
 import random
+import socket
+import ssl
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from . import __version__, query
 from .conf import Config
-from .exceptions import SESConfigurationError, SESError, SESTransportError
+from .exceptions import (
+    SESConfigurationError,
+    SESError,
+    SESQuotaExceededError,
+    SESTransportError,
+)
 from .ratelimit import CacheRateLimiter, shared_bucket
 from .responses import Result, parse_error, parse_result, parse_send_result
 from .signing import sign
@@ -33,8 +57,11 @@ USER_AGENT = f"django-ses-query/{__version__}"
 BACKOFF_BASE = 0.1  # seconds
 BACKOFF_CAP = 5.0  # seconds
 SEND_ACTIONS = frozenset({"SendEmail", "SendRawEmail"})
+#: After a failed GetSendQuota, send without a rate limit for this long
+#: before asking again.
+QUOTA_RETRY_INTERVAL = 300.0  # seconds
 
-_quota_rates: dict[tuple, float] = {}
+_quota_rates: dict[tuple, tuple[float | None, float | None]] = {}
 _quota_lock = threading.Lock()
 
 
@@ -45,46 +72,237 @@ class Response:
     duration_ms: int
 
 
-def _transport_error(error: Exception) -> SESTransportError:
-    """Classify a requests exception: did the request possibly reach SES?"""
-    if isinstance(error, requests.ConnectTimeout):
-        return SESTransportError(f"Timed out connecting: {error}", code="ConnectTimeout")
-    if isinstance(error, requests.ReadTimeout):
-        return SESTransportError(
-            "Timed out waiting for SES's answer after the request was sent; "
-            "the outcome is unknown (the message may have been sent).",
-            code="ReadTimeout",
-            sent=True,
-        )
-    if isinstance(error, requests.ConnectionError):
-        text = str(error)
-        # urllib3 reports failures to connect as NewConnectionError /
-        # NameResolutionError; anything else broke an established connection
-        # after the request may have been read.
-        if "NewConnectionError" in text or "NameResolution" in text or "Failed to resolve" in text:
-            return SESTransportError(f"Could not connect: {_short(error)}", code="ConnectionError")
-        return SESTransportError(
-            f"The connection broke after the request was sent; the outcome is "
-            f"unknown (the message may have been sent): {_short(error)}",
-            code="ConnectionReset",
-            sent=True,
-        )
-    return SESTransportError(f"{type(error).__name__}: {_short(error)}", code="TransportError")
+def backoff_ceiling(attempt: int) -> float:
+    """The longest wait after failed attempt number ``attempt`` (1-based)."""
+    return min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (attempt - 1))
 
 
-def _short(error: Exception) -> str:
+def full_jitter(ceiling: float) -> float:
+    """Full jitter: a uniformly random wait between 0 and ``ceiling``."""
+    return random.uniform(0, ceiling)
+
+
+# --------------------------------------------------------------------------
+# Was the request written? Tracked by the connection, per thread.
+# --------------------------------------------------------------------------
+
+#: ``state`` for the request being made on this thread: None (no tracked
+#: connection was involved), NOT_WRITTEN (a tracked connection connected or
+#: started the request, but wrote nothing of it) or WRITTEN.
+_wire = threading.local()
+NOT_WRITTEN = "not written"
+WRITTEN = "written"
+
+
+class _SendTracking:
+    """Mixin for urllib3's connections: records on :data:`_wire` whether
+    any byte of the request left, so a failure can be classified exactly.
+
+    Connecting (TCP, a proxy's CONNECT, the TLS handshake) writes nothing of
+    the request. http.client connects lazily from ``send()`` on plain HTTP,
+    so ``send()`` connects first, then marks the request as written.
+    """
+
+    _ses_connecting = False
+
+    def connect(self) -> None:
+        if getattr(_wire, "state", None) is None:
+            _wire.state = NOT_WRITTEN
+        self._ses_connecting = True
+        try:
+            super().connect()  # type: ignore[misc]
+        finally:
+            self._ses_connecting = False
+
+    def request(self, *args, **kwargs):
+        if getattr(_wire, "state", None) is None:
+            _wire.state = NOT_WRITTEN
+        return super().request(*args, **kwargs)  # type: ignore[misc]
+
+    def send(self, data) -> None:
+        if not self._ses_connecting:
+            if self.sock is None:  # type: ignore[attr-defined]
+                self.connect()
+            _wire.state = WRITTEN
+        super().send(data)  # type: ignore[misc]
+
+
+class _TrackedHTTPConnection(_SendTracking, HTTPConnection):
+    pass
+
+
+class _TrackedHTTPSConnection(_SendTracking, HTTPSConnection):
+    pass
+
+
+class _TrackedHTTPConnectionPool(HTTPConnectionPool):
+    ConnectionCls = _TrackedHTTPConnection
+
+
+class _TrackedHTTPSConnectionPool(HTTPSConnectionPool):
+    ConnectionCls = _TrackedHTTPSConnection
+
+
+_TRACKED_POOLS = {"http": _TrackedHTTPConnectionPool, "https": _TrackedHTTPSConnectionPool}
+
+
+class _TrackingAdapter(HTTPAdapter):
+    """An HTTPAdapter whose connections (direct, or through an HTTP proxy)
+    track whether the request was written. Other proxies (SOCKS) are not
+    tracked; failures through them are classified by exception type."""
+
+    def init_poolmanager(self, *args, **kwargs) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = dict(_TRACKED_POOLS)
+
+    def proxy_manager_for(self, proxy, **proxy_kwargs):
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        if type(manager) is urllib3.ProxyManager:
+            manager.pool_classes_by_scheme = dict(_TRACKED_POOLS)
+        return manager
+
+
+# --------------------------------------------------------------------------
+# Classifying transport failures
+# --------------------------------------------------------------------------
+
+
+# urllib3 2 wraps DNS failures in NameResolutionError (urllib3 1.26: a
+# NewConnectionError around socket.gaierror).
+_NAME_RESOLUTION_ERRORS = tuple(
+    filter(None, [getattr(urllib3.exceptions, "NameResolutionError", None)])
+)
+
+
+def _causes(error: BaseException):
+    """``error`` and what it wraps (requests → urllib3 → OSError...)."""
+    seen: set[int] = set()
+    stack = [error]
+    while stack:
+        current = stack.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        if isinstance(current, urllib3.exceptions.MaxRetryError):
+            stack.append(current.reason)
+        stack.extend(arg for arg in getattr(current, "args", ()) if isinstance(arg, BaseException))
+        stack.append(current.__cause__)
+        stack.append(current.__context__)
+
+
+def _has(error: BaseException, *kinds: type[BaseException]) -> bool:
+    return any(isinstance(cause, kinds) for cause in _causes(error))
+
+
+def _socket_error(error: BaseException) -> bool:
+    """Whether a socket error (reset, broken pipe...) is among the causes
+    (requests' own exceptions are OSErrors too: they do not count)."""
+    return any(
+        isinstance(cause, OSError) and not isinstance(cause, requests.RequestException)
+        for cause in _causes(error)
+    )
+
+
+def _short(error: BaseException) -> str:
     text = str(error)
     return text if len(text) <= 300 else text[:300] + "…"
 
 
-class SESClient:
-    """Signs and posts Query API calls for one backend (one config)."""
+def _not_sent(error: requests.RequestException) -> SESTransportError:
+    if _has(error, socket.gaierror, *_NAME_RESOLUTION_ERRORS):
+        code, what = "NameResolutionError", "Could not resolve SES's host name"
+    elif isinstance(error, requests.Timeout):
+        # A connect timeout, or (HTTPS) a TLS handshake that timed out, which
+        # urllib3 reports as a read timeout.
+        code, what = "ConnectTimeout", "Timed out connecting to SES"
+    elif _has(error, ConnectionRefusedError):
+        code, what = "ConnectionRefused", "SES's endpoint refused the connection"
+    elif isinstance(error, requests.exceptions.SSLError):
+        code, what = "SSLError", "The TLS handshake with SES failed"
+    else:
+        code, what = "ConnectionError", "Could not connect to SES"
+    return SESTransportError(f"{what}; nothing was sent: {_short(error)}", code=code)
 
-    def __init__(self, config: Config) -> None:
+
+def _unknown_outcome(error: requests.RequestException, http_status: int | None = None) -> SESTransportError:
+    unknown = "the outcome is unknown (the message may have been sent)"
+    if isinstance(error, requests.ReadTimeout):
+        code, what = "ReadTimeout", "Timed out waiting for SES's answer after the request was sent"
+    elif http_status is not None:
+        code, what = "IncompleteResponse", f"The connection broke while reading SES's HTTP {http_status} answer"
+    elif _has(error, http.client.RemoteDisconnected):
+        # One code for every broken connection after sending: the row's
+        # error_code says "unknown outcome"; the message says how it broke.
+        code, what = "ConnectionReset", "The connection was closed without an answer after the request was sent"
+    elif isinstance(error, requests.exceptions.SSLError):
+        code, what = "SSLError", "TLS failed after the request was sent"
+    elif _has(error, http.client.HTTPException, urllib3.exceptions.HTTPError) and not _socket_error(error):
+        # Not HTTP (a bad status line, conflicting headers...).
+        code, what = "InvalidHTTPResponse", "SES's answer was not valid HTTP"
+    else:
+        code, what = "ConnectionReset", "The connection broke after the request was sent"
+    return SESTransportError(
+        f"{what}; {unknown}: {_short(error)}", code=code, sent=True, http_status=http_status
+    )
+
+
+def _transport_error(
+    error: requests.RequestException, state: str | None = None, http_status: int | None = None
+) -> SESTransportError:
+    """Classify a requests exception: could the request have reached SES?
+
+    ``state`` is what the connection recorded (:data:`NOT_WRITTEN`,
+    :data:`WRITTEN`, or None when no tracked connection was involved);
+    ``http_status`` is set when the failure came while reading the body of
+    an answer: unknown outcome for a success, not sent for an error.
+    """
+    if http_status is None:
+        if state == NOT_WRITTEN:
+            return _not_sent(error)
+        # Failures urllib3 only raises while opening a connection.
+        if isinstance(error, requests.ConnectTimeout) or _has(error, urllib3.exceptions.NewConnectionError):
+            return _not_sent(error)
+        if state is None and isinstance(error, requests.exceptions.SSLError) and _has(error, ssl.SSLCertVerificationError):
+            return _not_sent(error)
+    elif not 200 <= http_status < 300:
+        # SES answered with an error whose body broke off: not sent.
+        return SESTransportError(
+            f"The connection broke while reading SES's HTTP {http_status} error answer; "
+            f"the message was not sent: {_short(error)}",
+            code="IncompleteResponse",
+            http_status=http_status,
+        )
+    return _unknown_outcome(error, http_status)
+
+
+# --------------------------------------------------------------------------
+# The client
+# --------------------------------------------------------------------------
+
+
+class SESClient:
+    """Signs and posts Query API calls for one backend (one config).
+
+    ``sleep``, ``clock`` and ``jitter`` (a function from the backoff ceiling
+    to the wait) can be replaced, e.g. by tests: they are the ``_sleep``,
+    ``_clock`` and ``_jitter`` attributes.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        sleep: Callable[[float], None] | None = None,
+        clock: Callable[[], float] | None = None,
+        jitter: Callable[[float], float] | None = None,
+    ) -> None:
         self.config = config
         self.endpoint_url = config.endpoint_url.rstrip("/") + "/"
         self.session: requests.Session | None = None
-        self._sleep = time.sleep
+        self._sleep = sleep or time.sleep
+        self._clock = clock or time.monotonic
+        self._jitter = jitter or full_jitter
 
     # Connection lifecycle.
 
@@ -92,7 +310,7 @@ class SESClient:
         if self.session is not None:
             return False
         session = requests.Session()
-        adapter = HTTPAdapter(
+        adapter = _TrackingAdapter(
             pool_connections=1,
             pool_maxsize=max(self.config.max_concurrency, 1),
             max_retries=0,
@@ -137,14 +355,24 @@ class SESClient:
         session = self.session
         if session is None:
             raise RuntimeError("SESClient.open() must be called before sending.")
+        _wire.state = None
         try:
+            # Streamed: the status is known before the body is read, so a
+            # body cut short can be told from a request that got no answer.
             response = session.post(
                 self.endpoint_url, data=body, headers=headers, timeout=self.config.timeout,
-                allow_redirects=False,
+                allow_redirects=False, stream=True,
             )
         except requests.RequestException as error:
-            raise _transport_error(error) from None
-        content = response.content
+            raise _transport_error(error, getattr(_wire, "state", None)) from error
+        finally:
+            state = _wire.state
+            _wire.state = None
+        try:
+            content = response.content
+        except requests.RequestException as error:
+            response.close()
+            raise _transport_error(error, state, response.status_code) from error
         if 200 <= response.status_code < 300:
             if action in SEND_ACTIONS:
                 return parse_send_result(action, content, response.status_code)
@@ -152,38 +380,55 @@ class SESClient:
         raise parse_error(content, response.status_code)
 
     def _should_retry(self, error: SESError) -> bool:
-        if isinstance(error, SESTransportError) and error.sent:
-            return self.config.retry_unknown_outcome
+        if isinstance(error, SESTransportError):
+            if error.sent:
+                return self.config.retry_unknown_outcome
+            # A certificate or protocol mismatch will fail the same way again.
+            return error.code != "SSLError"
+        if isinstance(error, SESQuotaExceededError):
+            return False
         return error.retryable
 
-    def call(self, action: str, params=None, *, body: bytes | None = None) -> Response:
+    def call(self, action: str, params=None, *, body: bytes | None = None, recipients: int = 0) -> Response:
         """One Query API call, with retries; raises :class:`SESError`.
 
-        The error raised carries ``attempts`` and ``duration_ms``.
+        With ``recipients``, each attempt first waits for that many tokens
+        of the send rate. The error raised carries ``attempts`` and
+        ``duration_ms``. ``duration_ms`` and the retry budget count from the
+        first attempt (not the wait for the rate before it).
         """
         if body is None:
             body = query.encode(action, params or {})
-        started = time.monotonic()
-        deadline = started + self.config.retry_budget
+        started: float | None = None
+        deadline = 0.0
         attempt = 0
         while True:
             attempt += 1
+            if recipients:
+                self.wait_for_rate(recipients)
+            if started is None:
+                started = self._clock()
+                deadline = started + self.config.retry_budget
             try:
                 result = self._post_once(action, body)
             except SESError as error:
                 error.attempts = attempt
-                retry = attempt <= self.config.max_retries and self._should_retry(error)
-                delay = random.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (attempt - 1)))
-                if retry and time.monotonic() + delay < deadline:
+                if attempt <= self.config.max_retries and self._should_retry(error):
+                    delay = self._jitter(backoff_ceiling(attempt))
+                    if self._clock() + delay < deadline:
+                        logger.warning(
+                            "SES %s attempt %d failed (%s); retrying in %.2fs.",
+                            action, attempt, error.code, delay,
+                        )
+                        self._sleep(delay)
+                        continue
                     logger.warning(
-                        "SES %s attempt %d failed (%s); retrying in %.2fs.",
-                        action, attempt, error.code, delay,
+                        "SES %s attempt %d failed (%s); not retrying: the retry budget "
+                        "(%ss) is spent.", action, attempt, error.code, self.config.retry_budget,
                     )
-                    self._sleep(delay)
-                    continue
-                error.duration_ms = int((time.monotonic() - started) * 1000)
+                error.duration_ms = round((self._clock() - started) * 1000)
                 raise
-            return Response(result, attempt, int((time.monotonic() - started) * 1000))
+            return Response(result, attempt, round((self._clock() - started) * 1000))
 
     # Rate limiting.
 
@@ -193,24 +438,64 @@ class SESClient:
         if not self.config.send_rate_from_quota:
             return None
         key = (self.endpoint_url, self.credentials().access_key_id)
+        # Held while asking, so concurrent first sends ask only once.
         with _quota_lock:
-            if key in _quota_rates:
-                return _quota_rates[key]
-        rate = float(self.call("GetSendQuota").result.values["MaxSendRate"])
-        with _quota_lock:
-            _quota_rates[key] = rate
-        return rate
+            cached = _quota_rates.get(key)
+            if cached is not None:
+                rate, retry_at = cached
+                if retry_at is None or time.monotonic() < retry_at:
+                    return rate
+            try:
+                rate = float(self.call("GetSendQuota").result.values["MaxSendRate"])
+                if not rate > 0:
+                    raise ValueError(f"MaxSendRate is {rate}")
+            except (SESError, KeyError, ValueError) as error:
+                logger.warning(
+                    "Could not read MaxSendRate from GetSendQuota (%s); sending without "
+                    "a rate limit, asking again in %d seconds.", error, QUOTA_RETRY_INTERVAL,
+                )
+                _quota_rates[key] = (None, time.monotonic() + QUOTA_RETRY_INTERVAL)
+                return None
+            _quota_rates[key] = (rate, None)
+            return rate
 
     def wait_for_rate(self, recipients: int) -> float:
         """Block until ``recipients`` more may be sent; return seconds waited."""
         rate = self._rate()
         if not rate:
             return 0.0
+        key = (self.endpoint_url, self.credentials().access_key_id)
         if self.config.rate_limit_cache:
-            from django.core.cache import caches
+            try:
+                from django.core.cache import caches
 
-            key = f"{urlsplit(self.endpoint_url).netloc}:{self.credentials().access_key_id}"
-            limiter = CacheRateLimiter(caches[self.config.rate_limit_cache], rate, key)
-            return limiter.acquire(recipients)
-        bucket = shared_bucket((self.endpoint_url, self.credentials().access_key_id), rate)
-        return bucket.acquire(recipients)
+                limiter = CacheRateLimiter(
+                    caches[self.config.rate_limit_cache],
+                    rate,
+                    f"{urlsplit(self.endpoint_url).netloc}:{key[1]}",
+                )
+                return limiter.acquire(recipients)
+            except Exception:
+                _warn_cache_unusable(self.config.rate_limit_cache)
+        return shared_bucket(key, rate).acquire(recipients)
+
+
+_cache_warned_at: float | None = None
+
+
+def _warn_cache_unusable(alias: str) -> None:
+    """Log (at most once a minute) that the cache limiter failed."""
+    global _cache_warned_at
+    now = time.monotonic()
+    if _cache_warned_at is None or now - _cache_warned_at > 60:
+        _cache_warned_at = now
+        logger.warning(
+            "RATE_LIMIT_CACHE %r cannot be used; limiting the rate in this process only.",
+            alias, exc_info=True,
+        )
+
+
+def reset_quota_cache() -> None:
+    """Forget the rates read from GetSendQuota (for tests)."""
+    with _quota_lock:
+        _quota_rates.clear()

@@ -7,6 +7,7 @@ rate. Optionally, a Django cache alias spreads the limit over processes.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -15,9 +16,15 @@ from collections.abc import Callable
 class TokenBucket:
     """Thread-safe token bucket: ``rate`` tokens per second, burst ``rate``.
 
-    A request for more tokens than the burst (a message with more recipients
-    than the per-second rate) waits for a full bucket and then leaves it in
-    debt, so the average rate still holds.
+    Callers reserve their tokens in turn (first come, first served), so a
+    message with many recipients is never starved by smaller ones: the
+    balance may go negative, and each caller sleeps, outside the lock, until
+    its reservation is covered. A request for more tokens than the burst (a
+    message with more recipients than the per-second rate) goes as soon as
+    the bucket is full and leaves it in debt, so the average rate still
+    holds.
+
+    ``clock`` and ``sleep`` can be replaced (e.g. by a fake clock in tests).
     """
 
     def __init__(
@@ -27,7 +34,7 @@ class TokenBucket:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        if rate <= 0:
+        if not rate > 0:
             raise ValueError("rate must be positive")
         self.rate = float(rate)
         self.capacity = float(rate)
@@ -39,28 +46,54 @@ class TokenBucket:
 
     def _refill(self) -> None:
         now = self._clock()
-        self._tokens = min(self.capacity, self._tokens + (now - self._updated) * self.rate)
-        self._updated = now
+        if now > self._updated:
+            self._tokens = min(self.capacity, self._tokens + (now - self._updated) * self.rate)
+            self._updated = now
+
+    @property
+    def tokens(self) -> float:
+        """The balance now (negative while reservations are being waited for)."""
+        with self._lock:
+            self._refill()
+            return self._tokens
+
+    def reserve(self, tokens: float = 1) -> float:
+        """Take ``tokens`` now; return how many seconds to wait before using them."""
+        tokens = float(tokens)
+        if tokens <= 0:
+            return 0.0
+        with self._lock:
+            self._refill()
+            needed = min(tokens, self.capacity)
+            delay = max(0.0, (needed - self._tokens) / self.rate)
+            self._tokens -= tokens
+            return delay
 
     def acquire(self, tokens: float = 1) -> float:
         """Block until ``tokens`` may be spent; return the seconds waited."""
-        waited = 0.0
-        needed = min(float(tokens), self.capacity)
-        while True:
-            with self._lock:
-                self._refill()
-                if self._tokens >= needed:
-                    self._tokens -= tokens
-                    return waited
-                delay = (needed - self._tokens) / self.rate
+        delay = self.reserve(tokens)
+        if delay > 0:
             self._sleep(delay)
-            waited += delay
+        return delay
 
 
 class CacheRateLimiter:
-    """Fixed one-second windows counted in a Django cache shared by several
-    processes (e.g. Redis or Memcached), so together they stay under the
-    account's rate."""
+    """A sliding one-second window counted in a Django cache shared by
+    several processes, so together they stay under the account's rate.
+
+    The window is made of ``SLOTS`` counters (one per 1/``SLOTS`` second)
+    incremented atomically (``cache.incr``), so it needs a cache whose
+    ``incr`` is atomic across processes: Redis or Memcached. A caller adds
+    its tokens to the current slot, then sums the window; if that is over
+    the rate it takes them back and waits for the oldest slot to leave the
+    window. Callers that race may both back off, never both pass. A message
+    with more recipients than the rate goes alone in an empty window.
+    """
+
+    SLOTS = 10
+    #: Give up (the caller falls back to a local limit) after this many
+    #: failed increments in a row, e.g. with a cache that cannot count.
+    MAX_FAILURES = 3
 
     def __init__(
         self,
@@ -71,29 +104,47 @@ class CacheRateLimiter:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
+        if not rate > 0:
+            raise ValueError("rate must be positive")
         self.cache = cache
         self.rate = float(rate)
         self.key = key
         self._clock = clock
         self._sleep = sleep
 
+    def _slot_key(self, slot: int) -> str:
+        return f"django_ses_query:rate:{self.key}:{slot}"
+
     def acquire(self, tokens: float = 1) -> float:
+        """Block until ``tokens`` may be spent; return the seconds waited."""
+        tokens = max(math.ceil(tokens), 1)
         waited = 0.0
-        tokens = int(tokens) or 1
+        failures = 0
         while True:
             now = self._clock()
-            window = int(now)
-            key = f"django_ses_query:rate:{self.key}:{window}"
+            slot = math.floor(now * self.SLOTS)
+            key = self._slot_key(slot)
             self.cache.add(key, 0, timeout=5)
             try:
-                used = self.cache.incr(key, tokens)
-            except ValueError:  # Expired between add() and incr().
+                self.cache.incr(key, tokens)
+            except ValueError:  # Expired between add() and incr(), or no counting.
+                failures += 1
+                if failures >= self.MAX_FAILURES:
+                    raise RuntimeError(f"the cache {self.cache!r} cannot count (incr failed)") from None
                 continue
-            # A message larger than the whole rate goes alone in its window.
+            failures = 0
+            slots = range(slot - self.SLOTS + 1, slot + 1)
+            counts = self.cache.get_many([self._slot_key(s) for s in slots])
+            used = sum(int(v) for v in counts.values() if v)
             if used <= self.rate or used == tokens:
                 return waited
-            self.cache.decr(key, tokens)
-            delay = window + 1 - now
+            try:
+                self.cache.decr(key, tokens)
+            except ValueError:  # Expired meanwhile: nothing left to take back.
+                pass
+            busy = [s for s in slots if counts.get(self._slot_key(s))]
+            oldest = busy[0] if busy else slot
+            delay = max((oldest + self.SLOTS) / self.SLOTS - now, 1 / (self.SLOTS * 10))
             self._sleep(delay)
             waited += delay
 
