@@ -139,7 +139,10 @@ class EmailBackend(BaseEmailBackend):
                 duration_ms=getattr(error, "duration_ms", None),
                 error=error,
             )
-            logger.error(
+            # An operator should hear of it even when the caller asked for
+            # silence; the caller's fail_silently only makes it less loud.
+            logger.log(
+                logging.WARNING if self.fail_silently else logging.ERROR,
                 "Sending %r to %s failed: %s",
                 str(message.subject or ""), ", ".join(str(r) for r in message.recipients()), error,
             )

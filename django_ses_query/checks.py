@@ -124,4 +124,14 @@ def check_settings(app_configs=None, **kwargs):
                     id="django_ses_query.E005",
                 )
             )
+        if config.max_concurrency > 1 and not (config.max_send_rate or config.send_rate_from_quota):
+            errors.append(
+                checks.Warning(
+                    f"MAX_CONCURRENCY is {config.max_concurrency} with no rate limit: a batch "
+                    "can exceed the account's sending rate and fail with Throttling.",
+                    hint="Set MAX_SEND_RATE (recipients per second) or SEND_RATE_FROM_QUOTA.",
+                    obj=label,
+                    id="django_ses_query.W002",
+                )
+            )
     return errors

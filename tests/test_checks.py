@@ -171,3 +171,10 @@ def test_nothing_checked_when_the_backend_is_neither_configured_nor_used():
 def test_e001_when_email_backend_is_this_one_without_ses_query():
     with override_settings(EMAIL_BACKEND=BACKEND):
         assert _without_ses_query() == ["django_ses_query.E001"]
+
+
+def test_w002_concurrency_without_a_rate_limit():
+    base = {**CREDENTIALS, "MAX_CONCURRENCY": 8}
+    assert ids(SES_QUERY=base) == ["django_ses_query.W002"]
+    assert ids(SES_QUERY={**base, "MAX_SEND_RATE": 14}) == []
+    assert ids(SES_QUERY={**base, "SEND_RATE_FROM_QUOTA": True}) == []
