@@ -1,0 +1,907 @@
+#!/usr/bin/env python3
+"""django-ses-query vs django-ses 4.x, side by side, in one run.
+
+Both backends send through Django's mail API (``send_mail()`` and
+``get_connection().send_messages()``) to a canned SES Query endpoint started
+by this script on 127.0.0.1 (a separate process, standard library only, so
+its work does not share the client's GIL). django-ses-query writes its send
+log (``LOG`` on, SQLite file database migrated before anything is measured).
+
+Measurements (ratios are ours / theirs):
+
+1. per-message client time, no added round-trip time: one ``send_mail()``
+   per message, and one ``send_messages()`` batch (ours: MAX_CONCURRENCY=1);
+   target: ours <= 1/3 of django-ses's.
+2. cold start: process start to first accepted message, minus the same
+   process sending through Django's locmem backend; target: ours' extra
+   <= 0.4 x django-ses's extra.
+3. batch throughput with 20 ms added per request (ours: MAX_CONCURRENCY=10);
+   target: ours >= 8 x django-ses's.
+4. peak memory (tracemalloc) of one send_messages() batch of 1,000 and
+   10,000 messages, minus the messages' own memory; target: flat in N
+   (at most 64 bytes per extra message).
+
+Every measurement runs in a fresh subprocess per backend; the endpoint counts
+the signed SendEmail / SendRawEmail requests it receives and every run is
+checked against the number of messages sent.
+
+Usage: python3 benchmarks/bench.py [--quick] [--json PATH] [--check] [--profile]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+
+OURS = "ours"
+THEIRS = "django-ses"
+LOCMEM = "locmem"
+BACKENDS = {
+    OURS: "django_ses_query.backend.EmailBackend",
+    THEIRS: "django_ses.SESBackend",
+    LOCMEM: "django.core.mail.backends.locmem.EmailBackend",
+}
+ACCESS_KEY_ID = "AKIDBENCHMARKEXAMPLE"
+SECRET_ACCESS_KEY = "bench/secret/not-a-real-key/EXAMPLEKEY0000"
+REGION = "us-east-1"
+
+SUBJECT = "Your order #{i} has shipped"
+BODY = (
+    "Hello,\n\n"
+    "Your order has shipped and should arrive within three working days. "
+    "You can follow the parcel from your account page at any time.\n\n"
+    + "Thank you for shopping with us. " * 12
+    + "\n\n-- \nThe Example Shop team\n"
+)
+FROM_EMAIL = "Example Shop <shop@example.com>"
+TO_EMAIL = "customer{i}@example.org"
+
+#: Targets (see the module docstring).
+TARGET_OVERHEAD_RATIO = 1 / 3
+TARGET_COLD_START_RATIO = 0.4
+TARGET_THROUGHPUT_RATIO = 8.0
+TARGET_MEMORY_SLOPE = 64  # bytes per extra message
+
+FULL = dict(
+    overhead_send_mail_n=100,
+    overhead_batch_n=1000,
+    overhead_runs=3,
+    overhead_rounds=3,
+    cold_start_samples=9,
+    throughput_n=500,
+    throughput_runs=3,
+    rtt_ms=20,
+    concurrency=10,
+    memory_ns=(1000, 10000),
+)
+QUICK = dict(
+    overhead_send_mail_n=20,
+    overhead_batch_n=200,
+    overhead_runs=2,
+    overhead_rounds=1,
+    cold_start_samples=3,
+    throughput_n=100,
+    throughput_runs=1,
+    rtt_ms=20,
+    concurrency=10,
+    memory_ns=(100, 1000),
+)
+
+
+# ===========================================================================
+# The canned SES endpoint (runs as its own process: `bench.py _serve`)
+# ===========================================================================
+
+
+def serve() -> None:
+    import http.server
+    import re
+    import socket
+    import socketserver
+    import threading
+    from urllib.parse import parse_qs, urlsplit
+
+    action_re = re.compile(rb"(?:^|&)Action=([A-Za-z0-9]+)")
+    namespace = "http://ses.amazonaws.com/doc/2010-12-01/"
+    lock = threading.Lock()
+    state = {"delay": 0.0, "counter": 0}
+    stats: dict = {}
+
+    def reset() -> None:
+        stats.clear()
+        stats.update(requests=0, signed=0, connections=0, actions={}, bytes_in=0)
+
+    reset()
+
+    def success(action: str, number: int) -> bytes:
+        request_id = f"0000beef-0000-4000-8000-{number:012x}"
+        if action in ("SendEmail", "SendRawEmail"):
+            result = f"<MessageId>0100018c{number:08x}-bench-{number:012x}-000000</MessageId>"
+        elif action == "GetSendQuota":
+            # Large enough that django-ses's optional auto-throttle never sleeps.
+            result = (
+                "<SentLast24Hours>0.0</SentLast24Hours><Max24HourSend>1000000000.0</Max24HourSend>"
+                "<MaxSendRate>1000000.0</MaxSendRate>"
+            )
+        else:
+            result = ""
+        return (
+            f'<{action}Response xmlns="{namespace}"><{action}Result>{result}</{action}Result>'
+            f"<ResponseMetadata><RequestId>{request_id}</RequestId></ResponseMetadata>"
+            f"</{action}Response>\n"
+        ).encode("ascii")
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        server_version = "BenchSES"
+        sys_version = ""
+        timeout = 30  # idle keep-alive connections are closed after this
+
+        def setup(self) -> None:
+            super().setup()
+            # Answers go out at once (no Nagle wait for the client's delayed ACK).
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            with lock:
+                stats["connections"] += 1
+
+        def log_message(self, *args) -> None:
+            pass
+
+        def _reply(self, status: int, body: bytes, content_type: str = "text/xml") -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            # Status line, headers and body in one write.
+            self._headers_buffer.append(b"\r\n" + body)
+            self.flush_headers()
+
+        def do_GET(self) -> None:
+            if self.path == "/__bench/stats":
+                with lock:
+                    body = json.dumps(stats).encode()
+                return self._reply(200, body, "application/json")
+            self._reply(404, b"not found\n", "text/plain")
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            if self.path.startswith("/__bench/"):
+                return self._control(self.path)
+            match = action_re.search(body)
+            action = match.group(1).decode() if match else ""
+            authorization = self.headers.get("Authorization") or ""
+            signed = authorization.startswith("AWS4-HMAC-SHA256 ") and (
+                f"Credential={ACCESS_KEY_ID}/" in authorization
+            )
+            with lock:
+                state["counter"] += 1
+                number = state["counter"]
+                delay = state["delay"]
+                stats["requests"] += 1
+                stats["signed"] += signed
+                stats["bytes_in"] += len(body)
+                stats["actions"][action or "-"] = stats["actions"].get(action or "-", 0) + 1
+            if delay:
+                time.sleep(delay)
+            if not action:
+                return self._reply(400, b"<ErrorResponse><Error><Code>MissingAction</Code></Error></ErrorResponse>")
+            self._reply(200, success(action, number))
+
+        def _control(self, path: str) -> None:
+            parts = urlsplit(path)
+            query = parse_qs(parts.query)
+            with lock:
+                if parts.path == "/__bench/reset":
+                    reset()
+                elif parts.path == "/__bench/delay":
+                    state["delay"] = float(query.get("ms", ["0"])[0]) / 1000.0
+                else:
+                    return self._reply(404, b"unknown control\n", "text/plain")
+            self._reply(200, b"ok\n", "text/plain")
+
+    class Server(http.server.ThreadingHTTPServer):
+        daemon_threads = True
+        request_queue_size = 128
+
+        def server_bind(self) -> None:  # no reverse DNS lookup
+            socketserver.TCPServer.server_bind(self)
+            self.server_name, self.server_port = self.server_address[:2]
+
+    server = Server(("127.0.0.1", 0), Handler)
+    print(f"PORT {server.server_address[1]}", flush=True)
+    # Stops when the parent closes our stdin (or dies).
+    threading.Thread(target=lambda: (sys.stdin.read(), server.shutdown()), daemon=True).start()
+    server.serve_forever(poll_interval=0.1)
+
+
+class Endpoint:
+    """The parent's handle on the endpoint process."""
+
+    def __init__(self) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, os.path.abspath(__file__), "_serve"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        )
+        line = self.process.stdout.readline()
+        if not line.startswith("PORT "):
+            raise RuntimeError(f"the endpoint did not start: {line!r}")
+        self.port = int(line.split()[1])
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def _call(self, method: str, path: str) -> bytes:
+        import http.client
+
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        try:
+            connection.request(method, path, body=b"" if method == "POST" else None)
+            response = connection.getresponse()
+            body = response.read()
+            if response.status != 200:
+                raise RuntimeError(f"{method} {path}: HTTP {response.status}")
+            return body
+        finally:
+            connection.close()
+
+    def reset(self) -> None:
+        self._call("POST", "/__bench/reset")
+
+    def set_delay(self, ms: float) -> None:
+        self._call("POST", f"/__bench/delay?ms={ms}")
+
+    def stats(self) -> dict:
+        return json.loads(self._call("GET", "/__bench/stats"))
+
+    def floor_per_request(self, n: int = 2000) -> float:
+        """Seconds per bare keep-alive POST (http.client, no signing): the
+        part of every measurement that is loopback + this endpoint."""
+        import http.client
+
+        body = b"Action=SendEmail&Version=2010-12-01&Source=a%40example.com"
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        try:
+            for i in range(n + 100):
+                if i == 100:
+                    started = time.perf_counter()
+                connection.request("POST", "/", body=body, headers={
+                    "Content-Type": "application/x-www-form-urlencoded; charset=utf-8"})
+                connection.getresponse().read()
+            return (time.perf_counter() - started) / n
+        finally:
+            connection.close()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.stdin.close()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+# ===========================================================================
+# Worker processes (`bench.py _worker SPEC` and `bench.py _coldstart SPEC`)
+# ===========================================================================
+
+
+def setup_django(spec: dict) -> None:
+    """Configure Django for one backend: the same settings for every backend
+    but EMAIL_BACKEND (a small project: contenttypes, auth and our app, whose
+    send-log table is migrated before anything is measured)."""
+    import django
+    from django.conf import settings
+
+    backend = spec["backend"]
+    installed = ["django.contrib.contenttypes", "django.contrib.auth", "django_ses_query"]
+    settings.configure(
+        DEBUG=False,
+        USE_TZ=True,
+        SECRET_KEY="benchmark-only",
+        INSTALLED_APPS=installed,
+        DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": spec["db"]}},
+        DEFAULT_AUTO_FIELD="django.db.models.BigAutoField",
+        EMAIL_BACKEND=BACKENDS[backend],
+        # django-ses-query
+        SES_QUERY={
+            "ENDPOINT_URL": spec["url"],
+            "ACCESS_KEY_ID": ACCESS_KEY_ID,
+            "SECRET_ACCESS_KEY": SECRET_ACCESS_KEY,
+            "REGION": REGION,
+            "MAX_CONCURRENCY": spec.get("concurrency", 1),
+            "LOG": True,
+        },
+        # django-ses 4.x (django_ses/conf.py)
+        AWS_SES_ACCESS_KEY_ID=ACCESS_KEY_ID,
+        AWS_SES_SECRET_ACCESS_KEY=SECRET_ACCESS_KEY,
+        AWS_SES_REGION_NAME=REGION,
+        AWS_SES_REGION_ENDPOINT_URL=spec["url"],
+        # Off by default here: ours does not rate-limit either unless told to.
+        AWS_SES_AUTO_THROTTLE=0.5 if spec.get("ses_throttle") else None,
+    )
+    django.setup()
+
+
+def make_messages(n: int, start: int = 0) -> list:
+    from django.core.mail import EmailMessage
+
+    return [
+        EmailMessage(SUBJECT.format(i=i), BODY, FROM_EMAIL, [TO_EMAIL.format(i=i)])
+        for i in range(start, start + n)
+    ]
+
+
+def send_mail_loop(n: int, start: int = 0) -> int:
+    from django.core.mail import send_mail
+
+    sent = 0
+    for i in range(start, start + n):
+        sent += send_mail(SUBJECT.format(i=i), BODY, FROM_EMAIL, [TO_EMAIL.format(i=i)])
+    return sent
+
+
+def send_batch(messages: list) -> int:
+    from django.core.mail import get_connection
+
+    return get_connection().send_messages(messages) or 0
+
+
+def time_stages() -> dict:
+    """Wrap the backend's stages with wall-clock timers; return the totals
+    (seconds, filled in as messages are sent). Names that a refactoring
+    removed are skipped."""
+    import requests
+
+    from django_ses_query import backend, client
+
+    totals: dict = {}
+
+    def wrap(owner, name: str, label: str) -> None:
+        function = getattr(owner, name, None)
+        if function is None:
+            return
+
+        def timed(*args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                totals[label] = totals.get(label, 0.0) + time.perf_counter() - started
+
+        setattr(owner, name, timed)
+
+    wrap(backend, "build_request", "  build_request (message to Query params)")
+    wrap(client, "sign", "  sign (SigV4)")
+    wrap(requests.Session, "post", "  requests.Session.post (HTTP incl. endpoint)")
+    wrap(requests.Session, "merge_environment_settings", "    of which merge_environment_settings")
+    wrap(client, "parse_send_result", "  parse_send_result (XML)")
+    wrap(backend, "write_log", "  write_log (EmailLog row + commit)")
+    # Filled in this order as the first message goes through.
+    for label in ("  build_request (message to Query params)", "  sign (SigV4)",
+                  "  requests.Session.post (HTTP incl. endpoint)", "    of which merge_environment_settings",
+                  "  parse_send_result (XML)", "  write_log (EmailLog row + commit)"):
+        totals[label] = 0.0
+    return totals
+
+
+def worker(spec: dict) -> dict:
+    setup_django(spec)
+    kind = spec["kind"]
+    total_sent = 0
+    result: dict = {"backend": spec["backend"], "kind": kind}
+
+    if kind in ("send_mail", "batch"):
+        n, runs = spec["n"], spec["runs"]
+        if kind == "send_mail":
+            total_sent += send_mail_loop(min(20, n), start=10**6)  # warm-up
+        else:
+            total_sent += send_batch(make_messages(min(100, n), start=10**6))  # warm-up
+        times, cpu = [], []
+        for run in range(runs):
+            messages = make_messages(n, start=run * n) if kind == "batch" else None
+            started, started_cpu = time.perf_counter(), time.process_time()
+            if kind == "batch":
+                sent = send_batch(messages)
+            else:
+                sent = send_mail_loop(n, start=run * n)
+            times.append((time.perf_counter() - started) / n)
+            cpu.append((time.process_time() - started_cpu) / n)
+            assert sent == n, (sent, n)
+            total_sent += sent
+            del messages
+        result["per_message_s"] = times
+        result["cpu_per_message_s"] = cpu
+
+    elif kind == "throughput":
+        n, runs = spec["n"], spec["runs"]
+        total_sent += send_batch(make_messages(min(spec["concurrency"], n), start=10**6))
+        rates = []
+        for run in range(runs):
+            messages = make_messages(n, start=run * n)
+            started = time.perf_counter()
+            sent = send_batch(messages)
+            rates.append(n / (time.perf_counter() - started))
+            assert sent == n, (sent, n)
+            total_sent += sent
+        result["messages_per_s"] = rates
+
+    elif kind == "memory":
+        import gc
+        import resource
+        import tracemalloc
+
+        n = spec["n"]
+        total_sent += send_batch(make_messages(20, start=10**6))  # imports, lazy caches
+        gc.collect()
+        tracemalloc.start()
+        messages = make_messages(n)
+        gc.collect()
+        base, _ = tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        sent = send_batch(messages)
+        current, peak = tracemalloc.get_traced_memory()
+        gc.collect()
+        retained, _ = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        assert sent == n, (sent, n)
+        total_sent += sent
+        result.update(
+            messages_bytes=base,
+            peak_bytes=peak,
+            peak_over_messages=peak - base,
+            retained_after_send=retained - base,
+            ru_maxrss_kib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        )
+
+    elif kind == "profile":
+        import cProfile
+        import io
+        import pstats
+
+        n = spec["n"]
+        total_sent += send_batch(make_messages(min(100, n), start=10**6))
+        # 1. Wall time per stage, no profiler (functions wrapped with timers).
+        stages = time_stages()
+        messages = make_messages(n)
+        started = time.perf_counter()
+        total_sent += send_batch(messages)
+        elapsed = time.perf_counter() - started
+        stage_times = {"send_messages() as a whole": elapsed / n}
+        stage_times.update((name, seconds / n) for name, seconds in stages.items())
+        del messages
+        # 2. cProfile of the same batch.
+        messages = make_messages(n, start=n)
+        profiler = cProfile.Profile()
+        profiler.enable()
+        sent = send_batch(messages)
+        profiler.disable()
+        total_sent += sent
+        stream = io.StringIO()
+        stats = pstats.Stats(profiler, stream=stream)
+        stats.sort_stats("cumulative").print_stats(spec.get("top", 30))
+        stats.sort_stats("tottime").print_stats(spec.get("top", 30))
+        result.update(stages=stage_times, text=stream.getvalue())
+
+    else:
+        raise ValueError(kind)
+
+    result["sent"] = total_sent
+    return result
+
+
+def cold_start(spec: dict) -> None:
+    """Set Django up, send one message, say so: the parent times it."""
+    setup_django(spec)
+    from django.core.mail import send_mail
+
+    sent = send_mail("Cold start", BODY, FROM_EMAIL, ["customer@example.org"])
+    cpu = time.process_time()  # user + system CPU of this process so far
+    print(f"SENT {sent} {cpu:.6f}", flush=True)
+
+
+# ===========================================================================
+# The parent: runs the workers, checks the endpoint's counts, reports
+# ===========================================================================
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.params = QUICK if args.quick else FULL
+        self.db_dir = tempfile.mkdtemp(prefix="django-ses-query-bench-", dir=args.db_dir)
+        self.db = os.path.join(self.db_dir, "bench.sqlite3")
+        self.env = dict(os.environ)
+        self.source = os.path.abspath(args.source or REPO)
+        self.env["PYTHONPATH"] = os.pathsep.join(
+            [self.source] + ([self.env["PYTHONPATH"]] if self.env.get("PYTHONPATH") else [])
+        )
+        # Bytecode is cached (as in a deployed app), outside the work tree.
+        self.env.pop("PYTHONDONTWRITEBYTECODE", None)
+        self.env["PYTHONPYCACHEPREFIX"] = os.path.join(self.db_dir, "pycache")
+        # botocore must never look for credentials or a region off this machine.
+        self.env.update(
+            AWS_EC2_METADATA_DISABLED="true",
+            AWS_CONFIG_FILE=os.devnull,
+            AWS_SHARED_CREDENTIALS_FILE=os.devnull,
+        )
+        for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+                     "AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SES"):
+            self.env.pop(name, None)
+        self.endpoint: Endpoint | None = None
+        self.results: dict = {"targets": {}, "checks": []}
+
+    # -- plumbing ------------------------------------------------------------
+
+    def spec(self, **values) -> dict:
+        return {"db": self.db, "url": self.endpoint.url, "ses_throttle": self.args.ses_auto_throttle, **values}
+
+    def run_worker(self, spec: dict, expect_action: str | None = None) -> dict:
+        self.endpoint.reset()
+        completed = subprocess.run(
+            [sys.executable, os.path.abspath(__file__), "_worker", json.dumps(spec)],
+            env=self.env, capture_output=True, text=True, cwd=HERE,
+        )
+        lines = [line for line in completed.stdout.splitlines() if line.startswith("RESULT ")]
+        if completed.returncode != 0 or not lines:
+            raise RuntimeError(
+                f"worker {spec['kind']}/{spec['backend']} failed ({completed.returncode}):\n"
+                f"{completed.stdout[-3000:]}\n{completed.stderr[-3000:]}"
+            )
+        result = json.loads(lines[-1][len("RESULT "):])
+        self.check_endpoint(spec, result["sent"], expect_action)
+        return result
+
+    def check_endpoint(self, spec: dict, sent: int, expect_action: str | None) -> None:
+        """Every message the backend said it sent reached the endpoint, signed."""
+        stats = self.endpoint.stats()
+        actions = stats["actions"]
+        sends = actions.get("SendEmail", 0) + actions.get("SendRawEmail", 0)
+        label = f"{spec['kind']}/{spec['backend']}"
+        problems = []
+        if sends != sent:
+            problems.append(f"the backend reported {sent} sent, the endpoint got {sends} sends")
+        if stats["signed"] != stats["requests"]:
+            problems.append(f"{stats['requests'] - stats['signed']} unsigned requests")
+        if expect_action and actions.get(expect_action, 0) != sent:
+            problems.append(f"expected {sent} {expect_action}, got {actions}")
+        if problems:
+            raise AssertionError(f"{label}: " + "; ".join(problems))
+        self.results["checks"].append(
+            {"run": label, "sent": sent, "endpoint_requests": stats["requests"],
+             "actions": actions, "connections": stats["connections"]}
+        )
+
+    def time_cold_start(self, backend: str) -> tuple[float, float]:
+        """(wall seconds from Popen to the child's "sent" line, the child's CPU seconds by then)."""
+        spec = self.spec(backend=backend)
+        self.endpoint.reset()
+        started = time.perf_counter()
+        process = subprocess.Popen(
+            [sys.executable, os.path.abspath(__file__), "_coldstart", json.dumps(spec)],
+            env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=HERE,
+        )
+        line = process.stdout.readline()
+        elapsed = time.perf_counter() - started
+        _, stderr = process.communicate()
+        words = line.split()
+        if process.returncode != 0 or words[:2] != ["SENT", "1"]:
+            raise RuntimeError(f"cold start {backend} failed: {line!r}\n{stderr[-3000:]}")
+        if backend != LOCMEM:
+            self.check_endpoint({"kind": "cold_start", "backend": backend}, 1, None)
+        return elapsed, float(words[2])
+
+    def migrate(self) -> None:
+        script = (
+            "import json, sys; sys.path.insert(0, %r); import bench; "
+            "bench.setup_django(json.loads(sys.argv[1])); "
+            "from django.core.management import call_command; "
+            "call_command('migrate', verbosity=0, interactive=False)" % HERE
+        )
+        spec = self.spec(backend=OURS)
+        subprocess.run([sys.executable, "-c", script, json.dumps(spec)], env=self.env, check=True, cwd=HERE)
+
+    def conditions(self, label: str) -> dict:
+        """What else the machine is doing: load average, and how long one
+        committed SQLite insert takes next to the send-log database (the
+        fsync that each of our log rows pays)."""
+        import sqlite3
+
+        path = os.path.join(self.db_dir, "probe.sqlite3")
+        connection = sqlite3.connect(path, isolation_level=None)
+        try:
+            connection.execute("CREATE TABLE IF NOT EXISTS probe (id INTEGER PRIMARY KEY, value TEXT)")
+            times = []
+            for _ in range(30):
+                started = time.perf_counter()
+                connection.execute("INSERT INTO probe (value) VALUES ('x')")
+                times.append(time.perf_counter() - started)
+        finally:
+            connection.close()
+        load = os.getloadavg()[0]
+        commit = statistics.median(times)
+        print(f"    conditions: load average {load:.2f} on {os.cpu_count()} CPUs; "
+              f"one committed SQLite insert: {commit * 1e3:.2f} ms")
+        state = {"load_1min": load, "sqlite_commit_s": commit}
+        self.results.setdefault("conditions", {})[label] = state
+        return state
+
+    def target(self, name: str, ours, theirs, ratio, target: str, passed: bool, unit: str, **extra) -> None:
+        self.results["targets"][name] = dict(
+            ours=ours, theirs=theirs, ratio=ratio, target=target, passed=passed, unit=unit, **extra
+        )
+        print(f"  {'PASS' if passed else 'FAIL'}: ratio ours/theirs = {ratio:.3f} (target: {target})")
+
+    # -- measurements --------------------------------------------------------
+
+    def bench_overhead(self) -> None:
+        p = self.params
+        print(f"\n[1] Per-message client time, no added RTT (median of {p['overhead_runs']} runs "
+              f"x {p['overhead_rounds']} processes per backend, alternating)")
+        self.conditions("overhead")
+        floor = self.endpoint.floor_per_request()
+        self.results["endpoint_floor_s"] = floor
+        print(f"    floor: a bare keep-alive POST to the endpoint (http.client) takes {floor * 1e6:.0f} us")
+        for kind, n, label in (
+            ("send_mail", p["overhead_send_mail_n"], "send_mail() per message (a new connection each)"),
+            ("batch", p["overhead_batch_n"], "one send_messages() batch, MAX_CONCURRENCY=1"),
+        ):
+            wall = {OURS: [], THEIRS: []}
+            cpu = {OURS: [], THEIRS: []}
+            for _ in range(p["overhead_rounds"]):
+                for backend in (OURS, THEIRS):
+                    spec = self.spec(backend=backend, kind=kind, n=n, runs=p["overhead_runs"], concurrency=1)
+                    result = self.run_worker(spec, "SendRawEmail" if backend == THEIRS else "SendEmail")
+                    wall[backend] += result["per_message_s"]
+                    cpu[backend] += result["cpu_per_message_s"]
+            ours, theirs = statistics.median(wall[OURS]), statistics.median(wall[THEIRS])
+            print(f"  {label}, N={n}:")
+            for backend in (OURS, THEIRS):
+                value = statistics.median(wall[backend])
+                print(f"    {backend:<11} {value * 1e6:9.0f} us/message wall ({1 / value:6.0f} msg/s; runs "
+                      f"{min(wall[backend]) * 1e6:.0f}-{max(wall[backend]) * 1e6:.0f}), "
+                      f"client CPU {statistics.median(cpu[backend]) * 1e6:6.0f} us/message")
+            cpu_ratio = statistics.median(cpu[OURS]) / statistics.median(cpu[THEIRS])
+            print(f"    (client CPU ratio ours/theirs: {cpu_ratio:.3f})")
+            ratio = ours / theirs
+            self.target(f"overhead_{kind}", ours, theirs, ratio, "<= 0.333",
+                        ratio <= TARGET_OVERHEAD_RATIO, "s/message (wall)", n=n, samples=wall,
+                        cpu_samples=cpu, cpu_ratio=cpu_ratio)
+
+    def bench_cold_start(self) -> None:
+        p = self.params
+        print(f"\n[2] Cold start: process start to first accepted message (median of "
+              f"{p['cold_start_samples']} fresh processes each, interleaved)")
+        self.conditions("cold_start")
+        order = (LOCMEM, OURS, THEIRS)
+        for backend in order:  # warm-up: bytecode caches, page cache
+            self.time_cold_start(backend)
+        wall = {backend: [] for backend in order}
+        cpu = {backend: [] for backend in order}
+        for _ in range(p["cold_start_samples"]):
+            for backend in order:
+                elapsed, used = self.time_cold_start(backend)
+                wall[backend].append(elapsed)
+                cpu[backend].append(used)
+        med = {backend: statistics.median(values) for backend, values in wall.items()}
+        med_cpu = {backend: statistics.median(values) for backend, values in cpu.items()}
+        for backend in order:
+            extra = "" if backend == LOCMEM else (
+                f"  extra over locmem: {(med[backend] - med[LOCMEM]) * 1e3:6.1f} ms wall, "
+                f"{(med_cpu[backend] - med_cpu[LOCMEM]) * 1e3:6.1f} ms CPU")
+            print(f"    {backend:<11} {med[backend] * 1e3:7.1f} ms wall (min {min(wall[backend]) * 1e3:6.1f}), "
+                  f"{med_cpu[backend] * 1e3:6.1f} ms CPU{extra}")
+        ours = med[OURS] - med[LOCMEM]
+        theirs = med[THEIRS] - med[LOCMEM]
+        cpu_ratio = (med_cpu[OURS] - med_cpu[LOCMEM]) / (med_cpu[THEIRS] - med_cpu[LOCMEM])
+        print(f"    (CPU extra ratio ours/theirs: {cpu_ratio:.3f})")
+        ratio = ours / theirs
+        self.target("cold_start_extra", ours, theirs, ratio, "<= 0.4",
+                    ratio <= TARGET_COLD_START_RATIO, "s (wall, extra over locmem)", samples=wall,
+                    cpu_samples=cpu, cpu_ratio=cpu_ratio, locmem=med[LOCMEM])
+
+    def bench_throughput(self) -> None:
+        p = self.params
+        n, rtt = p["throughput_n"], p["rtt_ms"]
+        print(f"\n[3] Batch throughput, {rtt} ms added per request, one send_messages() of N={n} "
+              f"(ours: MAX_CONCURRENCY={p['concurrency']}; median of {p['throughput_runs']} runs per backend, alternating)")
+        self.conditions("throughput")
+        self.endpoint.set_delay(rtt)
+        try:
+            rates = {OURS: [], THEIRS: []}
+            for _ in range(p["throughput_runs"]):
+                for backend in (OURS, THEIRS):
+                    spec = self.spec(backend=backend, kind="throughput", n=n, runs=1,
+                                     concurrency=p["concurrency"])
+                    rates[backend] += self.run_worker(spec)["messages_per_s"]
+        finally:
+            self.endpoint.set_delay(0)
+        ours, theirs = statistics.median(rates[OURS]), statistics.median(rates[THEIRS])
+        ideal_ours = p["concurrency"] * 1000 / rtt
+        print(f"    {OURS:<11} {ours:8.1f} msg/s  ({ours / ideal_ours:.0%} of the {ideal_ours:.0f} msg/s "
+              f"that {p['concurrency']} requests in flight allow; runs "
+              f"{min(rates[OURS]):.0f}-{max(rates[OURS]):.0f})")
+        print(f"    {THEIRS:<11} {theirs:8.1f} msg/s  ({theirs / (1000 / rtt):.0%} of the "
+              f"{1000 / rtt:.0f} msg/s of one request at a time; runs "
+              f"{min(rates[THEIRS]):.1f}-{max(rates[THEIRS]):.1f})")
+        ratio = ours / theirs
+        self.target("throughput_20ms", ours, theirs, ratio, ">= 8",
+                    ratio >= TARGET_THROUGHPUT_RATIO, "messages/s", n=n, samples=rates)
+
+    def bench_memory(self) -> None:
+        p = self.params
+        small, large = p["memory_ns"]
+        print(f"\n[4] Peak memory of one send_messages() batch (tracemalloc, fresh process each; "
+              f"ours: MAX_CONCURRENCY={p['concurrency']})")
+        print("    'over messages' = peak - memory of the N EmailMessage objects before sending; "
+              "'retained' = still allocated after the send returned (e.g. attached to the messages)")
+        data = {}
+        for backend in (OURS, THEIRS):
+            data[backend] = {}
+            for n in (small, large):
+                spec = self.spec(backend=backend, kind="memory", n=n, concurrency=p["concurrency"])
+                data[backend][n] = result = self.run_worker(spec)
+                print(f"    {backend:<11} N={n:>6}: messages {result['messages_bytes'] / 2**20:6.2f} MiB, "
+                      f"peak {result['peak_bytes'] / 2**20:6.2f} MiB, over messages "
+                      f"{result['peak_over_messages'] / 2**20:6.2f} MiB, retained "
+                      f"{result['retained_after_send'] / 2**20:6.2f} MiB")
+
+        def slope(backend: str, key: str) -> float:
+            return (data[backend][large][key] - data[backend][small][key]) / (large - small)
+
+        slopes = {backend: slope(backend, "peak_over_messages") for backend in data}
+        for backend in data:
+            transient = slopes[backend] - slope(backend, "retained_after_send")
+            print(f"    {backend:<11} per extra message: over messages {slopes[backend]:+6.0f} B, of which "
+                  f"retained after the send {slope(backend, 'retained_after_send'):+6.0f} B "
+                  f"(transient {transient:+.0f} B)")
+        ours = data[OURS][large]["peak_over_messages"]
+        theirs = data[THEIRS][large]["peak_over_messages"]
+        passed = slopes[OURS] <= TARGET_MEMORY_SLOPE
+        print(f"    ratio ours/theirs (over messages, N={large}) = {ours / theirs:.3f}")
+        self.results["targets"]["memory_flat"] = dict(
+            ours=ours, theirs=theirs, ratio=ours / theirs, unit=f"bytes over messages at N={large}",
+            target=f"ours flat in N (<= {TARGET_MEMORY_SLOPE} B per extra message)",
+            passed=passed, slope_bytes_per_message=slopes, runs=data,
+        )
+        print(f"  {'PASS' if passed else 'FAIL'}: ours grows {slopes[OURS]:.0f} B per extra message "
+              f"(target: <= {TARGET_MEMORY_SLOPE} B, i.e. flat)")
+
+    def profile(self) -> None:
+        n = self.params["overhead_batch_n"]
+        print(f"\n[profile] Our send_messages() batch, N={n}, MAX_CONCURRENCY=1: wall time by stage "
+              "(no profiler), then cProfile")
+        self.conditions("profile")
+        result = self.run_worker(self.spec(backend=OURS, kind="profile", n=n, concurrency=1))
+        for stage, seconds in result["stages"].items():
+            print(f"      {stage:<48} {seconds * 1e6:7.0f} us/message")
+        print(result["text"])
+        self.results["profile"] = {k: v for k, v in result.items() if k != "text"}
+
+    # -- the run ---------------------------------------------------------------
+
+    def environment(self) -> dict:
+        import importlib.metadata as metadata
+
+        def version(name: str) -> str:
+            try:
+                return metadata.version(name)
+            except metadata.PackageNotFoundError:
+                return "not installed"
+
+        commit = subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"],
+                                capture_output=True, text=True).stdout.strip()
+        if self.source == REPO and subprocess.run(
+            ["git", "-C", REPO, "status", "--porcelain", "--", "django_ses_query"],
+            capture_output=True, text=True,
+        ).stdout.strip():
+            commit += " + uncommitted changes in django_ses_query/"
+        return {
+            "python": sys.version.split()[0],
+            "django": version("Django"),
+            "django-ses": version("django-ses"),
+            "boto3": version("boto3"),
+            "botocore": version("botocore"),
+            "requests": version("requests"),
+            "cpus": os.cpu_count(),
+            "commit": commit,
+            "source": self.source,
+            "database": self.db,
+        }
+
+    def run(self) -> int:
+        env = self.environment()
+        self.results["environment"] = env
+        self.results["params"] = {k: list(v) if isinstance(v, tuple) else v for k, v in self.params.items()}
+        self.results["command"] = reproduce_command()
+        print(f"Python {env['python']}, Django {env['django']}, django-ses {env['django-ses']} "
+              f"(boto3 {env['boto3']}), requests {env['requests']}, {env['cpus']} CPUs, commit {env['commit']}")
+        print(f"django_ses_query imported from {self.source}")
+        print(f"SQLite send log: {self.db}; django-ses auto-throttle: "
+              f"{'on (0.5)' if self.args.ses_auto_throttle else 'off'}")
+        self.endpoint = Endpoint()
+        try:
+            self.migrate()
+            print(f"Canned SES endpoint: {self.endpoint.url} (separate process)")
+            steps = {
+                "overhead": self.bench_overhead,
+                "cold-start": self.bench_cold_start,
+                "throughput": self.bench_throughput,
+                "memory": self.bench_memory,
+            }
+            for name in self.args.only or list(steps):
+                steps[name]()
+            if self.args.profile:
+                self.profile()
+        finally:
+            self.endpoint.stop()
+            shutil.rmtree(self.db_dir, ignore_errors=True)
+
+        targets = self.results["targets"]
+        failed = [name for name, t in targets.items() if not t["passed"]]
+        print("\nSummary:")
+        for name, t in targets.items():
+            print(f"  {'PASS' if t['passed'] else 'FAIL'}  {name:<20} ratio {t['ratio']:.3f}  (target {t['target']})")
+        print(f"  endpoint checks: {len(self.results['checks'])} runs, every reported send "
+              "reached the endpoint as a signed request")
+        if self.args.json:
+            os.makedirs(os.path.dirname(os.path.abspath(self.args.json)), exist_ok=True)
+            with open(self.args.json, "w") as file:
+                json.dump(self.results, file, indent=2, default=str)
+            print(f"  results written to {self.args.json}")
+        if self.args.check and failed:
+            print(f"--check: {len(failed)} target(s) missed: {', '.join(failed)}")
+            return 1
+        return 0
+
+
+def reproduce_command() -> str:
+    python = sys.executable
+    found = shutil.which("python3")
+    if found and os.path.realpath(found) == os.path.realpath(python):
+        python = "python3"
+    return f"cd {shlex.quote(os.getcwd())} && {shlex.quote(python)} {shlex.join(sys.argv)}"
+
+
+def main(argv: list[str]) -> int:
+    if argv[:1] == ["_serve"]:
+        serve()
+        return 0
+    if argv[:1] == ["_worker"]:
+        result = worker(json.loads(argv[1]))
+        print("RESULT " + json.dumps(result), flush=True)
+        return 0
+    if argv[:1] == ["_coldstart"]:
+        cold_start(json.loads(argv[1]))
+        return 0
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small N and few repeats: a smoke run")
+    parser.add_argument("--json", metavar="PATH", help="also write every figure and sample to PATH")
+    parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
+    parser.add_argument("--profile", action="store_true",
+                        help="also print a cProfile of our batch send (where the time goes)")
+    parser.add_argument("--only", action="append",
+                        choices=["overhead", "cold-start", "throughput", "memory"],
+                        help="run only this measurement (repeatable)")
+    parser.add_argument("--ses-auto-throttle", action="store_true",
+                        help="leave django-ses's AWS_SES_AUTO_THROTTLE at its default (0.5) instead of off")
+    parser.add_argument("--source", metavar="DIR",
+                        help="import django_ses_query from DIR (default: this checkout)")
+    parser.add_argument("--db-dir", help="directory for the SQLite send-log file (default: the temp dir)")
+    args = parser.parse_args(argv)
+    print(f"Reproduce: {reproduce_command()}", flush=True)
+    return Bench(args).run()
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
