@@ -40,3 +40,21 @@ def moto_ses():
 
     with MotoSES() as server:
         yield server
+
+
+@pytest.fixture
+def make_backend(fake_ses):
+    """Backends on the local endpoint, sequential unless asked, 3 retries,
+    recording their backoff waits (the jitter's ceiling) instead of sleeping."""
+    from django_ses_query.backend import EmailBackend
+
+    def make(*, fail_silently=False, **options):
+        options.setdefault("max_retries", 3)
+        options.setdefault("max_concurrency", 1)
+        backend = EmailBackend(fail_silently=fail_silently, **options)
+        backend.sleeps = []
+        backend.client._sleep = backend.sleeps.append
+        backend.client._jitter = lambda ceiling: ceiling
+        return backend
+
+    return make

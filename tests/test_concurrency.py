@@ -81,19 +81,6 @@ def in_flight(monkeypatch):
     return counter
 
 
-@pytest.fixture
-def make_backend(fake_ses):
-    def make(*, fail_silently=False, **options):
-        options.setdefault("max_retries", 3)
-        backend = EmailBackend(fail_silently=fail_silently, **options)
-        backend.sleeps = []
-        backend.client._sleep = backend.sleeps.append
-        backend.client._jitter = lambda ceiling: ceiling
-        return backend
-
-    return make
-
-
 def messages(count, to=("to@example.com",)):
     return [EmailMessage(f"m{i:03d}", "Body", "from@example.com", list(to)) for i in range(count)]
 

@@ -15,7 +15,6 @@ import pytest
 from django.core.mail import EmailMessage
 
 from django_ses_query import ratelimit
-from django_ses_query.backend import EmailBackend
 from django_ses_query.client import backoff_ceiling, reset_quota_cache
 from django_ses_query.exceptions import (
     SESError,
@@ -52,23 +51,6 @@ def _fresh_limits():
     yield
     ratelimit.reset_buckets()
     reset_quota_cache()
-
-
-@pytest.fixture
-def make_backend(fake_ses):
-    """A backend on the local endpoint, sequential unless asked, 3 retries,
-    recording its backoff waits (the jitter's ceiling) instead of sleeping."""
-
-    def make(*, fail_silently=False, **options):
-        options.setdefault("max_retries", 3)
-        options.setdefault("max_concurrency", 1)
-        backend = EmailBackend(fail_silently=fail_silently, **options)
-        backend.sleeps = []
-        backend.client._sleep = backend.sleeps.append
-        backend.client._jitter = lambda ceiling: ceiling
-        return backend
-
-    return make
 
 
 def requests_seen(server, count: int, limit: float = 10.0) -> int:
