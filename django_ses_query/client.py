@@ -299,6 +299,9 @@ class SESClient:
     ) -> None:
         self.config = config
         self.endpoint_url = config.endpoint_url.rstrip("/") + "/"
+        # One provider per client, asked at every signature, so providers
+        # whose credentials expire can cache and refresh them.
+        self.credentials_provider = config.credentials_provider
         self.session: requests.Session | None = None
         self._sleep = sleep or time.sleep
         self._clock = clock or time.monotonic
@@ -329,7 +332,7 @@ class SESClient:
     # Calls.
 
     def credentials(self):
-        credentials = self.config.credentials_provider.get_credentials()
+        credentials = self.credentials_provider.get_credentials()
         if credentials is None or not credentials.access_key_id or not credentials.secret_access_key:
             raise SESConfigurationError(
                 "No AWS credentials: set SES_QUERY['ACCESS_KEY_ID'] and "
