@@ -105,7 +105,6 @@ QUICK = dict(
 
 
 def serve() -> None:
-    import http.server
     import re
     import socket
     import socketserver
@@ -142,10 +141,11 @@ def serve() -> None:
             f"</{action}Response>\n"
         ).encode("ascii")
 
-    class Handler(http.server.BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        server_version = "BenchSES"
-        sys_version = ""
+    class Handler(socketserver.StreamRequestHandler):
+        """A minimal HTTP/1.1 keep-alive handler: Content-Length bodies only
+        (what both clients send). Kept lean on purpose: its cost per request
+        is paid by both backends and would dilute the ratio."""
+
         timeout = 30  # idle keep-alive connections are closed after this
 
         def setup(self) -> None:
@@ -155,32 +155,55 @@ def serve() -> None:
             with lock:
                 stats["connections"] += 1
 
-        def log_message(self, *args) -> None:
-            pass
+        def handle(self) -> None:
+            rfile = self.rfile
+            try:
+                while True:
+                    request_line = rfile.readline(65537)
+                    if not request_line:
+                        return
+                    if request_line in (b"\r\n", b"\n"):
+                        continue
+                    method, path, _ = request_line.decode("latin-1").split(" ", 2)
+                    length, authorization, close = 0, "", False
+                    while True:
+                        line = rfile.readline(65537)
+                        if line in (b"\r\n", b"\n", b""):
+                            break
+                        name, _, value = line.decode("latin-1").partition(":")
+                        name = name.strip().lower()
+                        if name == "content-length":
+                            length = int(value)
+                        elif name == "authorization":
+                            authorization = value.strip()
+                        elif name == "connection" and value.strip().lower() == "close":
+                            close = True
+                        elif name == "transfer-encoding":
+                            self.reply(411, b"Content-Length required\n", "text/plain", close=True)
+                            return
+                    body = rfile.read(length) if length else b""
+                    self.dispatch(method, path, body, authorization)
+                    if close:
+                        return
+            except (OSError, ValueError):
+                return
 
-        def _reply(self, status: int, body: bytes, content_type: str = "text/xml") -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            # Status line, headers and body in one write.
-            self._headers_buffer.append(b"\r\n" + body)
-            self.flush_headers()
+        def reply(self, status: int, body: bytes, content_type: str = "text/xml", close: bool = False) -> None:
+            reason = {200: "OK", 400: "Bad Request", 404: "Not Found", 411: "Length Required"}[status]
+            connection = "Connection: close\r\n" if close else ""
+            head = (
+                f"HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\n"
+                f"Content-Length: {len(body)}\r\n{connection}\r\n"
+            )
+            self.wfile.write(head.encode("latin-1") + body)  # one write: head and body
 
-        def do_GET(self) -> None:
-            if self.path == "/__bench/stats":
-                with lock:
-                    body = json.dumps(stats).encode()
-                return self._reply(200, body, "application/json")
-            self._reply(404, b"not found\n", "text/plain")
-
-        def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else b""
-            if self.path.startswith("/__bench/"):
-                return self._control(self.path)
+        def dispatch(self, method: str, path: str, body: bytes, authorization: str) -> None:
+            if path.startswith("/__bench/"):
+                return self.control(method, path)
+            if method != "POST":
+                return self.reply(404, b"not found\n", "text/plain")
             match = action_re.search(body)
             action = match.group(1).decode() if match else ""
-            authorization = self.headers.get("Authorization") or ""
             signed = authorization.startswith("AWS4-HMAC-SHA256 ") and (
                 f"Credential={ACCESS_KEY_ID}/" in authorization
             )
@@ -195,28 +218,28 @@ def serve() -> None:
             if delay:
                 time.sleep(delay)
             if not action:
-                return self._reply(400, b"<ErrorResponse><Error><Code>MissingAction</Code></Error></ErrorResponse>")
-            self._reply(200, success(action, number))
+                return self.reply(400, b"<ErrorResponse><Error><Code>MissingAction</Code></Error></ErrorResponse>")
+            self.reply(200, success(action, number))
 
-        def _control(self, path: str) -> None:
+        def control(self, method: str, path: str) -> None:
             parts = urlsplit(path)
             query = parse_qs(parts.query)
             with lock:
-                if parts.path == "/__bench/reset":
+                if method == "GET" and parts.path == "/__bench/stats":
+                    body = json.dumps(stats).encode()
+                    return self.reply(200, body, "application/json")
+                if method == "POST" and parts.path == "/__bench/reset":
                     reset()
-                elif parts.path == "/__bench/delay":
+                elif method == "POST" and parts.path == "/__bench/delay":
                     state["delay"] = float(query.get("ms", ["0"])[0]) / 1000.0
                 else:
-                    return self._reply(404, b"unknown control\n", "text/plain")
-            self._reply(200, b"ok\n", "text/plain")
+                    return self.reply(404, b"unknown control\n", "text/plain")
+            self.reply(200, b"ok\n", "text/plain")
 
-    class Server(http.server.ThreadingHTTPServer):
+    class Server(socketserver.ThreadingTCPServer):
         daemon_threads = True
+        allow_reuse_address = True
         request_queue_size = 128
-
-        def server_bind(self) -> None:  # no reverse DNS lookup
-            socketserver.TCPServer.server_bind(self)
-            self.server_name, self.server_port = self.server_address[:2]
 
     server = Server(("127.0.0.1", 0), Handler)
     print(f"PORT {server.server_address[1]}", flush=True)
