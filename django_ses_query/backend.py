@@ -97,8 +97,6 @@ class EmailBackend(BaseEmailBackend):
 
     def _prepare(self, message) -> SendRequest | None:
         """Run pre_send and build the request. None: cancelled by a receiver."""
-        message.ses_message_id = None
-        message.ses_log = None
         try:
             pre_send.send(sender=type(self), message=message)
         except CancelSend as cancel:
