@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import http.client
 import logging
+import os
 import random
 import socket
 import ssl
@@ -36,6 +37,7 @@ from urllib.parse import urlsplit
 import requests
 import urllib3
 from requests.adapters import HTTPAdapter
+from requests.utils import get_environ_proxies
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
@@ -281,6 +283,18 @@ def _transport_error(
 # --------------------------------------------------------------------------
 
 
+def environment_settings(url: str) -> tuple[dict[str, str], str | bool]:
+    """The proxies and TLS verification that requests would take from the
+    environment for a call to ``url`` (``HTTPS_PROXY``, ``HTTP_PROXY``,
+    ``ALL_PROXY``, ``NO_PROXY``..., then ``REQUESTS_CA_BUNDLE`` or
+    ``CURL_CA_BUNDLE``), as its ``Session.merge_environment_settings`` reads
+    them: the session's ``proxies`` and ``verify``."""
+    proxies = get_environ_proxies(url)
+    verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+    return proxies, verify
+
+
+
 class SESClient:
     """Signs and posts Query API calls for one backend (one config).
 
@@ -321,6 +335,11 @@ class SESClient:
         session.mount("https://", adapter)
         session.mount("http://", adapter)
         session.headers["User-Agent"] = USER_AGENT
+        session.proxies, session.verify = environment_settings(self.endpoint_url)
+        # Read once per session above, instead of by requests on every call.
+        # This also keeps requests from taking credentials for the endpoint's
+        # host from ~/.netrc: they would replace the SigV4 Authorization.
+        session.trust_env = False
         self.session = session
         return True
 

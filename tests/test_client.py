@@ -459,6 +459,126 @@ def test_handshake_read_timeout_is_a_connect_timeout(make_client):
     assert caught.value.attempts == 2
 
 
+# -- proxies, CA bundle and ~/.netrc: the environment, read when the session opens -------
+
+PROXY_VARIABLES = (
+    "http_proxy", "https_proxy", "all_proxy", "no_proxy",
+    "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY",
+    "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "REQUEST_METHOD",
+)
+PROXIED_ENDPOINT = "http://email.proxied-only.invalid"
+
+
+@pytest.fixture
+def clean_environment(monkeypatch):
+    """No proxy or CA bundle variable from the machine running the tests."""
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+def test_http_proxy_from_the_environment_is_used(make_client, fake_ses, clean_environment):
+    """HTTP_PROXY points at the local endpoint, which answers as the proxy:
+    the request arrives in proxy form, for a host that does not resolve."""
+    clean_environment.setenv("HTTP_PROXY", fake_ses.endpoint_url)
+
+    assert send(make_client(PROXIED_ENDPOINT)).attempts == 1
+
+    (request,) = fake_ses.requests
+    assert request.path == PROXIED_ENDPOINT + "/"
+    assert request.headers["Host"] == "email.proxied-only.invalid"
+    assert request.headers["Authorization"].startswith("AWS4-HMAC-SHA256 Credential=")
+
+
+@pytest.mark.parametrize("variable", ["http_proxy", "ALL_PROXY"])
+def test_other_spellings_of_the_proxy_variable(make_client, fake_ses, clean_environment, variable):
+    clean_environment.setenv(variable, fake_ses.endpoint_url)
+
+    send(make_client(PROXIED_ENDPOINT))
+
+    assert [r.path for r in fake_ses.requests] == [PROXIED_ENDPOINT + "/"]
+
+
+def test_no_proxy_is_respected(make_client, fake_ses, clean_environment):
+    """The proxy refuses connections: going through it fails, NO_PROXY for
+    the endpoint's host goes direct."""
+    clean_environment.setenv("HTTP_PROXY", refused_endpoint())
+
+    with pytest.raises(SESTransportError) as caught:
+        send(make_client(max_retries=0))
+    assert caught.value.sent is False
+    assert fake_ses.requests == []
+
+    clean_environment.setenv("NO_PROXY", "localhost,127.0.0.1")
+    assert send(make_client()).attempts == 1
+    assert [r.path for r in fake_ses.requests] == ["/"]
+
+
+def test_the_environment_is_read_when_the_session_opens(make_client, fake_ses, clean_environment):
+    client = make_client()
+    clean_environment.setenv("HTTP_PROXY", refused_endpoint())
+
+    assert send(client).attempts == 1  # this session was opened without a proxy
+
+    client.close()
+    client.open()
+    with pytest.raises(SESTransportError):
+        send(client)
+    assert len(fake_ses.requests) == 1
+
+
+@pytest.mark.parametrize(
+    "url, environment",
+    [
+        ("https://email.us-east-1.amazonaws.com/", {}),
+        ("https://email.us-east-1.amazonaws.com/", {"HTTPS_PROXY": "http://proxy.internal:3128"}),
+        ("https://email.us-east-1.amazonaws.com/", {"https_proxy": "http://proxy.internal:3128",
+                                                    "HTTP_PROXY": "http://other.internal:8080"}),
+        ("https://email.us-east-1.amazonaws.com/", {"ALL_PROXY": "socks5://proxy.internal:1080"}),
+        ("https://email.us-east-1.amazonaws.com/", {"HTTPS_PROXY": "http://proxy.internal:3128",
+                                                    "NO_PROXY": ".amazonaws.com"}),
+        ("https://email.us-east-1.amazonaws.com/", {"HTTPS_PROXY": "http://proxy.internal:3128",
+                                                    "no_proxy": "*"}),
+        ("http://10.1.2.3:4566/", {"HTTP_PROXY": "http://proxy.internal:3128", "NO_PROXY": "10.0.0.0/8"}),
+        ("http://10.1.2.3:4566/", {"HTTP_PROXY": "http://proxy.internal:3128", "NO_PROXY": "192.168.0.0/16"}),
+        ("https://email.us-east-1.amazonaws.com/", {"REQUESTS_CA_BUNDLE": "/etc/ssl/corporate.pem"}),
+        ("https://email.us-east-1.amazonaws.com/", {"CURL_CA_BUNDLE": "/etc/ssl/curl.pem"}),
+        ("https://email.us-east-1.amazonaws.com/", {"REQUESTS_CA_BUNDLE": "/etc/ssl/a.pem",
+                                                    "CURL_CA_BUNDLE": "/etc/ssl/b.pem"}),
+    ],
+)
+def test_environment_settings_are_what_requests_reads_per_call(clean_environment, url, environment):
+    for name, value in environment.items():
+        clean_environment.setenv(name, value)
+    expected = requests.Session().merge_environment_settings(url, {}, None, None, None)
+
+    proxies, verify = client_module.environment_settings(url)
+
+    assert proxies == expected["proxies"]
+    assert verify == expected["verify"]
+
+
+def test_the_session_verifies_with_the_ca_bundle_from_the_environment(make_client, clean_environment):
+    clean_environment.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/corporate.pem")
+    client = make_client("https://email.us-east-1.amazonaws.com")
+
+    assert client.session.verify == "/etc/ssl/corporate.pem"
+    assert client.session.trust_env is False
+
+
+def test_netrc_credentials_do_not_replace_the_signature(make_client, fake_ses, clean_environment, tmp_path):
+    """requests would take Basic credentials for the host from ~/.netrc, in
+    place of the SigV4 Authorization header."""
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login someone password hunter2\n")
+    netrc.chmod(0o600)
+    clean_environment.setenv("NETRC", str(netrc))
+
+    send(make_client())
+
+    assert fake_ses.requests[0].headers["Authorization"].startswith("AWS4-HMAC-SHA256 Credential=")
+
+
 # -- keep-alive connections closed by the server ---------------------------------------
 
 
