@@ -113,7 +113,7 @@ class EmailBackend(BaseEmailBackend):
 
         Every attempt, retries included, waits for the send rate: SES counts
         each recipient of each request."""
-        return self.client.call(request.action, body=request.body, recipients=len(request.recipients))
+        return self.client.call(request.action, body=request.body, recipients=request.recipient_count)
 
     def _finish(self, message, request, response=None, error=None) -> bool:
         """Log row and post_send, on the calling thread. True when sent."""

@@ -57,6 +57,11 @@ class SendRequest:
     def recipients(self) -> list[str]:
         return [bare_address(a) for a in (*self.to, *self.cc, *self.bcc)]
 
+    @property
+    def recipient_count(self) -> int:
+        """``len(self.recipients)``, without parsing the addresses."""
+        return len(self.to) + len(self.cc) + len(self.bcc)
+
 
 def _invalid(code: str, message: str) -> SESInvalidMessageError:
     return SESInvalidMessageError(message, code=code)

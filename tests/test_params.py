@@ -439,3 +439,18 @@ def test_fail_silently_sends_the_rest_of_the_batch(fake_ses, settings, concurren
     )
     assert EmailLog.objects.filter(status=EmailLog.Status.SENT).count() == 3
     assert all(m.ses_message_id for m in good)
+
+
+def test_each_recipient_counts_against_the_send_rate(fake_ses, monkeypatch):
+    """To, Cc and Bcc, display names or not, as the rate limiter sees them."""
+    backend = EmailBackend(max_send_rate=1000)
+    waits = []
+    monkeypatch.setattr(backend.client, "wait_for_rate", waits.append)
+    message = EmailMessage("s", "b", "from@example.com", ["Ann <a@example.com>", "b@example.com"],
+                           cc=['"Doe, Jo" <c@example.com>'], bcc=["Zoë <d@example.com>"])
+
+    assert backend.send_messages([message]) == 1
+
+    assert waits == [4]
+    request = backend._prepare(message)
+    assert request.recipient_count == len(request.recipients) == 4
