@@ -7,6 +7,7 @@ checked against AWS's test suite; :func:`sign` runs them all for one request.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import re
@@ -69,15 +70,20 @@ def signed_headers(headers: HeaderItems) -> str:
 def canonical_request(
     method: str, path: str, query: str, headers: HeaderItems, payload_hash: str
 ) -> str:
-    # A list, read twice below: `headers` may be a one-shot iterator of pairs.
-    pairs = list(headers.items() if isinstance(headers, Mapping) else headers)
+    return _canonical_request(method, path, query, _header_values(headers), payload_hash)
+
+
+def _canonical_request(
+    method: str, path: str, query: str, values: list[tuple[str, str]], payload_hash: str
+) -> str:
+    """The canonical request from the headers' :func:`_header_values`."""
     return "\n".join(
         [
             method,
             canonical_uri(path),
             canonical_query_string(query),
-            canonical_headers(pairs),
-            signed_headers(pairs),
+            "".join(f"{name}:{value}\n" for name, value in values),
+            ";".join(name for name, _ in values),
             payload_hash,
         ]
     )
@@ -98,8 +104,14 @@ def signing_key(secret: str, date: str, region: str, service: str) -> bytes:
     return key
 
 
+#: :func:`signing_key`, remembered for a few (secret, date, region, service):
+#: the key changes once a day. Neither the cache's repr nor its statistics
+#: show the arguments.
+_cached_signing_key = functools.lru_cache(maxsize=16)(signing_key)
+
+
 def signature(key: bytes, string_to_sign: str) -> str:
-    return hmac.new(key, string_to_sign.encode("utf-8"), hashlib.sha256).hexdigest()
+    return hmac.digest(key, string_to_sign.encode("utf-8"), "sha256").hex()
 
 
 def authorization_header(
@@ -145,19 +157,20 @@ def sign(
         result["X-Amz-Security-Token"] = credentials.session_token
 
     scope = credential_scope(date, region, service)
-    request = canonical_request(
+    values = _header_values(result)
+    request = _canonical_request(
         # requests sends the method upper-cased.
         method.upper(),
         parts.path,
         parts.query,
-        result,
+        values,
         _sha256_hex(body),
     )
-    key = signing_key(credentials.secret_access_key, date, region, service)
+    key = _cached_signing_key(credentials.secret_access_key, date, region, service)
     result["Authorization"] = authorization_header(
         credentials.access_key_id,
         scope,
-        signed_headers(result),
+        ";".join(name for name, _ in values),
         signature(key, string_to_sign(amz_date, scope, request)),
     )
     return result
@@ -221,4 +234,4 @@ def _sha256_hex(data: bytes) -> str:
 
 
 def _hmac(key: bytes, message: str) -> bytes:
-    return hmac.new(key, message.encode("utf-8"), hashlib.sha256).digest()
+    return hmac.digest(key, message.encode("utf-8"), "sha256")

@@ -400,6 +400,42 @@ def test_sign_rejects_urls_without_a_usable_host(url):
         sign(url)
 
 
+# The signing key, remembered
+
+
+def test_the_remembered_key_is_the_derived_key():
+    signing._cached_signing_key.cache_clear()
+    first = sign()
+    second = sign()
+    rotated = sign(credentials=Credentials("AKIDEXAMPLE", SECRET + "2"))
+    next_day = sign(timestamp=SUITE_TIME + timedelta(days=1))
+
+    assert first == second
+    assert rotated["Authorization"] != first["Authorization"]
+    assert next_day["Authorization"] != first["Authorization"]
+    info = signing._cached_signing_key.cache_info()
+    assert (info.hits, info.misses) == (1, 3)
+    assert signing._cached_signing_key(SECRET, "20120215", "us-east-1", "iam") == signing.signing_key(
+        SECRET, "20120215", "us-east-1", "iam"
+    )
+
+
+def test_the_key_cache_is_bounded():
+    signing._cached_signing_key.cache_clear()
+    for day in range(40):
+        sign(timestamp=SUITE_TIME + timedelta(days=day))
+    info = signing._cached_signing_key.cache_info()
+    assert info.maxsize == 16
+    assert info.currsize == 16
+
+
+def test_the_key_cache_does_not_show_the_secret():
+    sign()
+    for text in (repr(signing._cached_signing_key), str(signing._cached_signing_key.cache_info()),
+                 repr(signing._cached_signing_key.cache_parameters())):
+        assert SECRET not in text
+
+
 # Secrets stay out of reprs, printouts and errors
 
 
