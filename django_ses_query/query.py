@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from typing import Any
-from urllib.parse import urlencode
 
 API_VERSION = "2010-12-01"
 CONTENT_TYPE = "application/x-www-form-urlencoded; charset=utf-8"
@@ -45,8 +44,29 @@ def _text(value: Any) -> str:
     return str(value)
 
 
+#: What ``quote_plus()`` writes for each byte: the unreserved characters
+#: (letters, digits, ``_.-~``) as they are, a space as ``+``, every other byte
+#: as ``%XX``. Used with ``str.translate`` on the UTF-8 bytes read as Latin-1,
+#: which is much faster than ``quote_plus()`` on long values.
+_FORM_BYTES = [
+    chr(byte) if chr(byte).isascii() and (chr(byte).isalnum() or chr(byte) in "_.-~")
+    else "+" if byte == 0x20 else f"%{byte:02X}"
+    for byte in range(256)
+]
+
+
+def _form_quote(value: Any) -> str:
+    """``urllib.parse.quote_plus(str(value))`` (UTF-8), as ``urlencode`` does it."""
+    if isinstance(value, bytes):
+        data = value
+    else:
+        data = (value if isinstance(value, str) else str(value)).encode("utf-8")
+    return data.decode("latin-1").translate(_FORM_BYTES)
+
+
 def encode(action: str, params: Mapping[str, Any] | Iterable[tuple[str, str]] = ()) -> bytes:
-    """The UTF-8 form body of one Query API call."""
+    """The UTF-8 form body of one Query API call: what ``urlencode(pairs,
+    encoding="utf-8")`` gives, byte for byte."""
     flat = flatten(params) if isinstance(params, Mapping) else list(params)
     pairs = [("Action", action), ("Version", API_VERSION), *flat]
-    return urlencode(pairs, encoding="utf-8").encode("ascii")
+    return "&".join([f"{_form_quote(name)}={_form_quote(value)}" for name, value in pairs]).encode("ascii")

@@ -184,3 +184,15 @@ def test_a_built_send_raw_email_request_equals_botocore():
         "RawMessage": {"Data": mime},
     }
     assert request.body == botocore_body("SendRawEmail", expected)
+
+
+def test_form_encoding_is_urlencode_byte_for_byte():
+    """Every byte value and a spread of code points (1- to 4-byte UTF-8),
+    as names and values: what urlencode(..., encoding="utf-8") writes."""
+    from urllib.parse import urlencode
+
+    texts = [chr(code) for code in [*range(0x800), *range(0x800, 0xD800, 97), *range(0xE000, 0x110000, 4099)]]
+    texts += [AWKWARD, "", " ", "a b+c", "%41"]
+    pairs = [(text, text[::-1] + "x") for text in texts] + [(bytes([b]), bytes([b, 32, 255 - b])) for b in range(256)]
+    expected = urlencode([("Action", "SendEmail"), ("Version", query.API_VERSION), *pairs], encoding="utf-8")
+    assert query.encode("SendEmail", pairs) == expected.encode("ascii")
