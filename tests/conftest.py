@@ -58,3 +58,16 @@ def make_backend(fake_ses):
         return backend
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def _fresh_limits():
+    """Each test starts with empty process-wide rate buckets and quota cache."""
+    from django_ses_query import ratelimit
+    from django_ses_query.client import reset_quota_cache
+
+    ratelimit.reset_buckets()
+    reset_quota_cache()
+    yield
+    ratelimit.reset_buckets()
+    reset_quota_cache()

@@ -28,7 +28,6 @@ from django_ses_query.client import (
     _transport_error,
     backoff_ceiling,
     full_jitter,
-    reset_quota_cache,
 )
 from django_ses_query.conf import get_config
 from django_ses_query.exceptions import (
@@ -61,13 +60,6 @@ SEND = {"Source": "from@example.com", "Destination.ToAddresses.member.1": "to@ex
         "Message.Subject.Data": "Hi", "Message.Body.Text.Data": "Body"}
 
 
-@pytest.fixture(autouse=True)
-def _fresh_limits():
-    ratelimit.reset_buckets()
-    reset_quota_cache()
-    yield
-    ratelimit.reset_buckets()
-    reset_quota_cache()
 
 
 class Recorder:

@@ -17,7 +17,6 @@ from django.core.mail import EmailMessage
 from django_ses_query import backend as backend_module
 from django_ses_query import ratelimit
 from django_ses_query.backend import EmailBackend
-from django_ses_query.client import reset_quota_cache
 from django_ses_query.exceptions import CancelSend, SESMessageRejectedError
 from django_ses_query.models import EmailLog
 from django_ses_query.signals import post_send, pre_send
@@ -29,13 +28,6 @@ pytestmark = pytest.mark.django_db(databases=["default", "sendlog"], transaction
 SUBJECT = "Message.Subject.Data"
 
 
-@pytest.fixture(autouse=True)
-def _fresh_limits():
-    ratelimit.reset_buckets()
-    reset_quota_cache()
-    yield
-    ratelimit.reset_buckets()
-    reset_quota_cache()
 
 
 class InFlight:

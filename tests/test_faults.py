@@ -14,8 +14,7 @@ import time
 import pytest
 from django.core.mail import EmailMessage
 
-from django_ses_query import ratelimit
-from django_ses_query.client import backoff_ceiling, reset_quota_cache
+from django_ses_query.client import backoff_ceiling
 from django_ses_query.exceptions import (
     SESError,
     SESMessageRejectedError,
@@ -44,13 +43,6 @@ from tests.fakeses import (
 pytestmark = pytest.mark.django_db(databases=["default", "sendlog"])
 
 
-@pytest.fixture(autouse=True)
-def _fresh_limits():
-    ratelimit.reset_buckets()
-    reset_quota_cache()
-    yield
-    ratelimit.reset_buckets()
-    reset_quota_cache()
 
 
 def requests_seen(server, count: int, limit: float = 10.0) -> int:

@@ -7,8 +7,6 @@ import base64
 import email
 import os
 from email import policy
-from email.message import MIMEPart
-from email.mime.image import MIMEImage
 
 import django
 import pytest
@@ -18,29 +16,13 @@ from django_ses_query.backend import EmailBackend
 from django_ses_query.exceptions import SESInvalidMessageError
 from django_ses_query.models import EmailLog
 from tests.fakeses import Recorded
+from tests.mailparts import PNG, inline_image
 
 pytestmark = pytest.mark.django_db(databases=["default", "sendlog"])
 
-PNG = bytes.fromhex(
-    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
-    "1f15c4890000000d49444154789c6364f8cf50070003860180"
-    "5a347d6b0000000049454e44ae426082"
-)
 TEXT = "Grüße, 東京 🙂\nsecond line ~*+&=\n"
 HTML = "<p>Grüße, <b>東京</b> 🙂 ~*+&amp;=</p>"
 SES_TEN_MB = 10 * 1024 * 1024
-
-
-def inline_image():
-    if django.VERSION >= (6, 0):
-        image = MIMEPart()
-        image.set_content(PNG, maintype="image", subtype="png", disposition="inline",
-                          filename="logo.png", cid="<logo>")
-    else:
-        image = MIMEImage(PNG)
-        image.add_header("Content-ID", "<logo>")
-        image.add_header("Content-Disposition", "inline", filename="logo.png")
-    return image
 
 
 def members(params: dict, prefix: str) -> list[str]:
