@@ -365,7 +365,8 @@ def email_backend_setting(settings, fake_ses):
     settings.EMAIL_BACKEND = BACKEND
     settings.SERVER_EMAIL = "server@example.com"
     settings.EMAIL_SUBJECT_PREFIX = "[Site] "
-    settings.ADMINS = ["admin@example.com"] if DJANGO_61 else [("Admin", "admin@example.com")]
+    # Django 6.0 takes plain addresses and deprecates 5.2's (name, address) pairs.
+    settings.ADMINS = ["admin@example.com"] if django.VERSION >= (6, 0) else [("Admin", "admin@example.com")]
     return fake_ses
 
 
