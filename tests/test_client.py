@@ -6,6 +6,7 @@ Backoff sleeps are recorded, never slept; nothing here asserts on time.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import logging
 import socket
@@ -380,10 +381,10 @@ def test_connection_refused_then_the_endpoint_answers(make_client, fake_ses, mon
     assert len(fake_ses.requests) == 1
 
 
-@pytest.fixture
-def resetting_tls_endpoint():
-    """A TCP server that reads the TLS ClientHello, then resets: the
-    handshake fails before any byte of the HTTP request is written."""
+@contextlib.contextmanager
+def tcp_server(handle):
+    """A loopback TCP server calling ``handle(connection)`` for each
+    connection, on a daemon thread; yields its port."""
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
     server.listen(16)
@@ -400,17 +401,31 @@ def resetting_tls_endpoint():
                 return
             connection.settimeout(5)
             try:
-                connection.recv(4096)
-                connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                handle(connection)
             finally:
                 connection.close()
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
-    yield f"https://127.0.0.1:{server.getsockname()[1]}"
-    stop.set()
-    thread.join(5)
-    server.close()
+    try:
+        yield server.getsockname()[1]
+    finally:
+        stop.set()
+        thread.join(5)
+        server.close()
+
+
+@pytest.fixture
+def resetting_tls_endpoint():
+    """A TCP server that reads the TLS ClientHello, then resets: the
+    handshake fails before any byte of the HTTP request is written."""
+
+    def reset(connection):
+        connection.recv(4096)
+        connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+    with tcp_server(reset) as port:
+        yield f"https://127.0.0.1:{port}"
 
 
 def test_reset_during_the_tls_handshake_is_retried(make_client, fake_ses, resetting_tls_endpoint):
@@ -669,45 +684,24 @@ def test_a_broken_body_is_an_incomplete_answer_with_its_status(status, sent):
 def raw_http_endpoint():
     """``serve(answer)``: an endpoint that reads one request per connection,
     writes ``answer`` (raw bytes) and closes."""
-    servers = []
+    with contextlib.ExitStack() as servers:
 
-    def serve(answer: bytes) -> str:
-        server = socket.socket()
-        server.bind(("127.0.0.1", 0))
-        server.listen(16)
-        server.settimeout(0.05)
-        stop = threading.Event()
+        def serve(answer: bytes) -> str:
+            def answer_one(connection):
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    data += connection.recv(65536)
+                head, _, body = data.partition(b"\r\n\r\n")
+                length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
+                                  if line.lower().startswith(b"content-length")))
+                while len(body) < length:
+                    body += connection.recv(65536)
+                connection.sendall(answer)
 
-        def run():
-            while not stop.is_set():
-                try:
-                    connection, _ = server.accept()
-                except socket.timeout:
-                    continue
-                except OSError:
-                    return
-                with connection:
-                    connection.settimeout(5)
-                    data = b""
-                    while b"\r\n\r\n" not in data:
-                        data += connection.recv(65536)
-                    head, _, body = data.partition(b"\r\n\r\n")
-                    length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
-                                      if line.lower().startswith(b"content-length")))
-                    while len(body) < length:
-                        body += connection.recv(65536)
-                    connection.sendall(answer)
+            port = servers.enter_context(tcp_server(answer_one))
+            return f"http://127.0.0.1:{port}"
 
-        thread = threading.Thread(target=run, daemon=True)
-        thread.start()
-        servers.append((server, stop, thread))
-        return f"http://127.0.0.1:{server.getsockname()[1]}"
-
-    yield serve
-    for server, stop, thread in servers:
-        stop.set()
-        thread.join(5)
-        server.close()
+        yield serve
 
 
 def test_a_success_cut_short_is_an_unknown_outcome(make_client, raw_http_endpoint):
