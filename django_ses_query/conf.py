@@ -3,6 +3,10 @@
 Precedence: backend keyword arguments (lower-case) → ``settings.SES_QUERY``
 (upper-case keys) → the environment (credentials and region only) → defaults.
 Django's own ``EMAIL_*`` settings are never read.
+
+Every value is checked by type here, so that ``"False"`` can never turn an
+option on: a bad value raises ``ImproperlyConfigured`` naming the setting
+(system check E003 reports the same message at startup).
 """
 
 from __future__ import annotations
@@ -14,8 +18,6 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-
-from .credentials import CredentialsProvider, default_provider
 
 DEFAULT_REGION = "us-east-1"
 
@@ -32,10 +34,18 @@ class Config:
     configuration_set: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
     timeout: float = 10.0
+    # Credentials beyond static keys.
+    profile: str | None = None
+    role_arn: str | None = None
+    role_session_name: str | None = None
+    external_id: str | None = field(default=None, repr=False)
+    role_duration: int = 3600
     # Send log.
     log: bool | str = True
     log_body: bool = False
     log_database: str = "default"
+    log_commit_rows: int = 100
+    log_commit_seconds: float = 0.5
     # Delivery.
     max_retries: int = 3
     retry_budget: float = 30.0
@@ -44,8 +54,18 @@ class Config:
     send_rate_from_quota: bool = False
     rate_limit_cache: str | None = None
     max_concurrency: int = 1
+    # Events and suppression.
+    event_topic_arns: tuple[str, ...] = ()
+    event_basic_auth: str | None = field(default=None, repr=False)
+    event_queue_url: str | None = None
+    suppression: bool = False
+    # Queued sending.
+    task_backend: str = "default"
+    task_queue: str = "default"
+    task_priority: int | None = None
 
     def __post_init__(self) -> None:
+        self._validate_types()
         region = (
             self.region
             or os.environ.get("AWS_REGION")
@@ -55,75 +75,139 @@ class Config:
         object.__setattr__(self, "region", region)
         if not self.endpoint_url:
             object.__setattr__(self, "endpoint_url", f"https://email.{region}.amazonaws.com")
-        if isinstance(self.tags, Mapping):
-            object.__setattr__(self, "tags", dict(self.tags))
-        elif not self.tags:
-            object.__setattr__(self, "tags", {})
-        self._validate()
+        object.__setattr__(self, "tags", dict(self.tags or {}))
+        object.__setattr__(self, "event_topic_arns", tuple(self.event_topic_arns or ()))
+        self._validate_values()
 
-    def _validate(self) -> None:
+    def _validate_types(self) -> None:
+        problems = []
+        for name, (kinds, description) in _TYPES.items():
+            value = getattr(self, name)
+            if not _is_a(value, kinds):
+                problems.append(f"{name.upper()} must be {description}, not {_shown(name, value)}")
+        if problems:
+            raise ImproperlyConfigured("SES_QUERY: " + "; ".join(problems) + ".")
+
+    def _validate_values(self) -> None:
         from .params import validate_configuration_set, validate_tags
 
         problems = []
         if self.log not in (True, False, "failures"):
             problems.append(f"LOG must be True, False or 'failures', not {self.log!r}")
         for name in ("access_key_id", "secret_access_key", "session_token"):
-            if getattr(self, name) is not None and not isinstance(getattr(self, name), str):
+            value = getattr(self, name)
+            if value is not None and _has_unsafe_characters(value):
                 # Never the value: it may be the secret.
-                problems.append(f"{name.upper()} must be a string")
-        for name in ("region", "endpoint_url"):
-            if not isinstance(getattr(self, name), str):
-                problems.append(f"{name.upper()} must be a string, not {getattr(self, name)!r}")
-        if not isinstance(self.tags, dict):
-            problems.append(f"TAGS must be a dict of tag name to value, not {self.tags!r}")
-        else:
-            try:
-                validate_tags(self.tags)
-            except ValueError as error:
-                problems.append(f"TAGS: {error.message.rstrip('.')}")
+                problems.append(
+                    f"{name.upper()} contains whitespace or a control character "
+                    "(a trailing newline from a file?)"
+                )
+        try:
+            validate_tags(self.tags)
+        except ValueError as error:
+            problems.append(f"TAGS: {error.message.rstrip('.')}")
         if self.configuration_set not in (None, ""):
             try:
                 validate_configuration_set(self.configuration_set)
-            except (ValueError, TypeError):
+            except ValueError:
                 problems.append(
                     "CONFIGURATION_SET must be None or 1 to 64 ASCII letters, digits, '_' or '-', "
                     f"not {self.configuration_set!r}"
                 )
-        for name in ("timeout", "retry_budget"):
-            value = getattr(self, name)
-            if not _is_number(value) or value <= 0:
-                problems.append(f"{name.upper()} must be a positive number, not {value!r}")
-        if not _is_integer(self.max_retries) or self.max_retries < 0:
-            problems.append(f"MAX_RETRIES must be an integer >= 0, not {self.max_retries!r}")
-        if not _is_integer(self.max_concurrency) or self.max_concurrency < 1:
-            problems.append(
-                f"MAX_CONCURRENCY must be an integer >= 1, not {self.max_concurrency!r}"
-            )
-        if self.max_send_rate is not None and (
-            not _is_number(self.max_send_rate) or self.max_send_rate <= 0
-        ):
+        for name in ("timeout", "retry_budget", "log_commit_seconds"):
+            if getattr(self, name) <= 0:
+                problems.append(f"{name.upper()} must be a positive number, not {getattr(self, name)!r}")
+        for name, minimum in (("max_retries", 0), ("max_concurrency", 1), ("log_commit_rows", 1)):
+            if getattr(self, name) < minimum:
+                problems.append(f"{name.upper()} must be an integer >= {minimum}, not {getattr(self, name)!r}")
+        if self.max_send_rate is not None and self.max_send_rate <= 0:
             problems.append(
                 f"MAX_SEND_RATE must be a positive number or None, not {self.max_send_rate!r}"
             )
+        if not 900 <= self.role_duration <= 43200:
+            problems.append(f"ROLE_DURATION must be 900 to 43200 seconds, not {self.role_duration!r}")
+        if self.event_basic_auth is not None and ":" not in self.event_basic_auth:
+            problems.append("EVENT_BASIC_AUTH must be 'user:password'")
+        for arn in self.event_topic_arns:
+            if not isinstance(arn, str) or not arn.startswith("arn:"):
+                problems.append(f"EVENT_TOPIC_ARNS must hold SNS topic ARNs, not {arn!r}")
         if problems:
             raise ImproperlyConfigured("SES_QUERY: " + "; ".join(problems) + ".")
 
     @property
-    def credentials_provider(self) -> CredentialsProvider:
+    def credentials_provider(self):
+        from .credentials import default_provider
+
         return default_provider(self.access_key_id, self.secret_access_key, self.session_token)
 
 
-def _is_integer(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+def _is_a(value: Any, kinds: tuple) -> bool:
+    if isinstance(value, bool) and bool not in kinds:
+        return False  # True is an int to Python, not to a setting.
+    return isinstance(value, kinds)
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+_OPTIONAL_TEXT = ((str, type(None)), "a string or None")
+_TEXT = ((str,), "a string")
+_FLAG = ((bool,), "True or False")
+_NUMBER = ((int, float), "a number")
+_INTEGER = ((int,), "an integer")
+
+#: The type each setting must have (checked before anything else).
+_TYPES: dict[str, tuple[tuple, str]] = {
+    "access_key_id": _OPTIONAL_TEXT,
+    "secret_access_key": _OPTIONAL_TEXT,
+    "session_token": _OPTIONAL_TEXT,
+    "region": _OPTIONAL_TEXT,
+    "endpoint_url": _OPTIONAL_TEXT,
+    "configuration_set": _OPTIONAL_TEXT,
+    "tags": ((Mapping, type(None)), "a dict of tag name to value"),
+    "timeout": _NUMBER,
+    "profile": _OPTIONAL_TEXT,
+    "role_arn": _OPTIONAL_TEXT,
+    "role_session_name": _OPTIONAL_TEXT,
+    "external_id": _OPTIONAL_TEXT,
+    "role_duration": _INTEGER,
+    "log": ((bool, str), "True, False or 'failures'"),
+    "log_body": _FLAG,
+    "log_database": _TEXT,
+    "log_commit_rows": _INTEGER,
+    "log_commit_seconds": _NUMBER,
+    "max_retries": _INTEGER,
+    "retry_budget": _NUMBER,
+    "retry_unknown_outcome": _FLAG,
+    "max_send_rate": ((int, float, type(None)), "a positive number or None"),
+    "send_rate_from_quota": _FLAG,
+    "rate_limit_cache": _OPTIONAL_TEXT,
+    "max_concurrency": _INTEGER,
+    "event_topic_arns": ((list, tuple), "a list of SNS topic ARNs"),
+    "event_basic_auth": _OPTIONAL_TEXT,
+    "event_queue_url": _OPTIONAL_TEXT,
+    "suppression": _FLAG,
+    "task_backend": _TEXT,
+    "task_queue": _TEXT,
+    "task_priority": ((int, type(None)), "an integer or None"),
+}
+
+#: Settings whose value is never shown, even in an error about its type.
+SECRET_OPTIONS = frozenset({"secret_access_key", "session_token", "event_basic_auth", "external_id"})
+
+
+def _shown(name: str, value: Any) -> str:
+    if name in SECRET_OPTIONS:
+        return f"a {type(value).__name__}"
+    return repr(value)
+
+
+def _has_unsafe_characters(value: str) -> bool:
+    """Whitespace or control characters: HTTP refuses them in a header."""
+    return any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in value)
 
 
 #: Lower-case option names: the ``SES_QUERY`` keys, and the backend's
 #: keyword arguments.
 OPTION_NAMES = frozenset(f.name for f in fields(Config))
+assert OPTION_NAMES == set(_TYPES), "every setting has a type"
 
 
 def settings_dict() -> dict[str, Any]:

@@ -30,8 +30,8 @@ SES_HEADERS = (CONFIGURATION_SET_HEADER, MESSAGE_TAGS_HEADER)
 MAX_RECIPIENTS = 50
 MAX_MESSAGE_BYTES = 10 * 1024 * 1024
 MAX_TAG_LENGTH = 256
-_TAG_PATTERN = re.compile(r"^[A-Za-z0-9_-]+$")
-_CONFIGURATION_SET_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_TAG_PATTERN = re.compile(r"[A-Za-z0-9_-]+\Z")
+_CONFIGURATION_SET_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}\Z")
 
 
 @dataclass
