@@ -11,6 +11,7 @@ from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 
 from .conf import OPTION_NAMES, get_config
+from .credentials.chain import startup_problem
 
 BACKEND_PATH = "django_ses_query.backend.EmailBackend"
 
@@ -74,13 +75,16 @@ def check_settings(app_configs=None, **kwargs):
         except ImproperlyConfigured as error:
             errors.append(checks.Error(str(error), obj=label, id="django_ses_query.E003"))
             continue
-        credentials = config.credentials_provider.get_credentials()
-        if credentials is None or not credentials.access_key_id or not credentials.secret_access_key:
+        # No network call: only whether some source of the chain could apply.
+        problem = startup_problem(config)
+        if problem:
             errors.append(
                 checks.Error(
-                    "No AWS credentials for Amazon SES.",
+                    f"No AWS credentials for Amazon SES: {problem}",
                     hint="Set SES_QUERY['ACCESS_KEY_ID'] and SES_QUERY['SECRET_ACCESS_KEY'], "
-                    "or the AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY environment variables.",
+                    "the AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY environment variables, "
+                    "an AWS profile, or run where a role provides them (see the README's "
+                    "'Credentials and region').",
                     obj=label,
                     id="django_ses_query.E001",
                 )

@@ -59,6 +59,8 @@ USER_AGENT = f"django-ses-query/{__version__}"
 BACKOFF_BASE = 0.1  # seconds
 BACKOFF_CAP = 5.0  # seconds
 SEND_ACTIONS = frozenset({"SendEmail", "SendRawEmail"})
+#: SES's answer to temporary credentials that expired: refresh, try once more.
+EXPIRED_TOKEN_CODES = frozenset({"ExpiredToken", "ExpiredTokenException"})
 #: After a failed GetSendQuota, send without a rate limit for this long
 #: before asking again.
 QUOTA_RETRY_INTERVAL = 300.0  # seconds
@@ -424,6 +426,7 @@ class SESClient:
         started: float | None = None
         deadline = 0.0
         attempt = 0
+        refreshed = False
         while True:
             attempt += 1
             if recipients:
@@ -435,6 +438,13 @@ class SESClient:
                 result = self._post_once(action, body)
             except SESError as error:
                 error.attempts = attempt
+                if error.code in EXPIRED_TOKEN_CODES and not refreshed:
+                    # Temporary credentials expired early (revoked, clock
+                    # skew): one refresh and one more try.
+                    refreshed = True
+                    refresh = getattr(self.credentials_provider, "refresh", None)
+                    if refresh is not None and refresh():
+                        continue
                 if attempt <= self.config.max_retries and self._should_retry(error):
                     delay = self._jitter(backoff_ceiling(attempt))
                     if self._clock() + delay < deadline:

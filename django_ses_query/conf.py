@@ -70,6 +70,7 @@ class Config:
             self.region
             or os.environ.get("AWS_REGION")
             or os.environ.get("AWS_DEFAULT_REGION")
+            or _profile_region(self.profile)
             or DEFAULT_REGION
         )
         object.__setattr__(self, "region", region)
@@ -136,9 +137,18 @@ class Config:
 
     @property
     def credentials_provider(self):
-        from .credentials import default_provider
+        """The credentials chain's provider, shared by every backend with the
+        same credentials settings (see ``credentials/chain.py``)."""
+        from .credentials import provider_for
 
-        return default_provider(self.access_key_id, self.secret_access_key, self.session_token)
+        return provider_for(self)
+
+
+def _profile_region(profile: str | None) -> str | None:
+    """The selected AWS profile's ``region`` (a file read, no network)."""
+    from .credentials.profile import configured_region
+
+    return configured_region(profile)
 
 
 def _is_a(value: Any, kinds: tuple) -> bool:

@@ -1,6 +1,24 @@
+import os
+import tempfile
+
 import pytest
 
 from tests.fakeses import FakeSES
+
+
+def _isolate_from_the_aws_environment() -> None:
+    """The suite never reads the developer's ``AWS_*`` variables or ``~/.aws``
+    files, and never waits for the real instance metadata service (tests
+    that want a source set its variables themselves)."""
+    for name in [name for name in os.environ if name.startswith("AWS_")]:
+        del os.environ[name]
+    absent = os.path.join(tempfile.mkdtemp(prefix="django-ses-query-aws-"), "absent")
+    os.environ["AWS_SHARED_CREDENTIALS_FILE"] = absent
+    os.environ["AWS_CONFIG_FILE"] = absent
+    os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
+
+
+_isolate_from_the_aws_environment()
 
 
 @pytest.fixture(scope="session")
@@ -71,3 +89,13 @@ def _fresh_limits():
     yield
     ratelimit.reset_buckets()
     reset_quota_cache()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_credentials():
+    """Each test starts without shared credentials providers."""
+    from django_ses_query.credentials.chain import reset_providers
+
+    reset_providers()
+    yield
+    reset_providers()

@@ -156,7 +156,8 @@ class Command(BaseCommand):
                 default_configuration_set=config.configuration_set,
                 default_tags=config.tags,
             )
-            headers = redact(backend.client.signed_headers(request.body))
+            credentials = backend.client.credentials()
+            headers = redact(backend.client.signed_headers(request.body, credentials))
         except SESError as error:
             raise ses_command_error(error) from None
         out = self.stdout
@@ -164,6 +165,9 @@ class Command(BaseCommand):
         out.write(f"Action:   {request.action}")
         out.write(f"Endpoint: POST {backend.client.endpoint_url}")
         out.write(f"Region:   {config.region}")
+        # Which source of the credentials chain answered; never the secret.
+        source = getattr(backend.client.credentials_provider, "source", "unknown")
+        out.write(f"Credentials: {source}, access key id {credentials.access_key_id}")
         out.write("Parameters:")
         pairs = [("Action", request.action), ("Version", query.API_VERSION), *query.flatten(request.params)]
         for name, value in pairs:
