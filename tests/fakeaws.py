@@ -394,3 +394,42 @@ class FakeSTS(LocalServer):
             f"</{action}Response>"
         ).encode()
         return Answer(200, body, {"Content-Type": "text/xml"})
+
+
+# --------------------------------------------------------------------------
+# Fixtures (import them into a test module to use them)
+# --------------------------------------------------------------------------
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """The credentials' clock, moved by the test."""
+    from django_ses_query.credentials import refresh
+
+    fake = FakeClock()
+    monkeypatch.setattr(refresh, "clock", fake)
+    return fake
+
+
+@pytest.fixture
+def issuer(clock):
+    return Issuer(clock)
+
+
+@pytest.fixture
+def ses(issuer, settings):
+    """SES_QUERY without keys, pointed at a signature-checking SES."""
+    with CheckingSES(issuer) as server:
+        settings.SES_QUERY = {"ENDPOINT_URL": server.url, "MAX_RETRIES": 0, "LOG": False}
+        yield server
+
+
+def send(backend=None) -> int:
+    from django.core.mail import EmailMessage
+
+    from django_ses_query.backend import EmailBackend
+
+    backend = backend or EmailBackend()
+    return backend.send_messages([EmailMessage("Hi", "Body", "from@example.com", ["to@example.com"])])

@@ -8,24 +8,16 @@ import logging
 import threading
 
 import pytest
-from django.core.mail import EmailMessage
 
 from django_ses_query.backend import EmailBackend
 from django_ses_query.credentials import refresh
 from django_ses_query.credentials.base import Credentials
 from django_ses_query.credentials.refresh import RefreshableCredentialsProvider
 from django_ses_query.exceptions import SESAuthenticationError, SESConfigurationError
-from tests.fakeaws import CheckingSES, FakeClock, FakeContainer, Issuer
+from tests.fakeaws import FakeContainer, clock, issuer, send, ses  # noqa: F401 (fixtures)
 
 HOUR = 3600
 MINUTE = 60
-
-
-@pytest.fixture
-def clock(monkeypatch):
-    fake = FakeClock()
-    monkeypatch.setattr(refresh, "clock", fake)
-    return fake
 
 
 class Source:
@@ -188,28 +180,11 @@ def test_many_threads_across_many_expiries_never_get_expired_credentials(clock):
 
 
 @pytest.fixture
-def issuer(clock):
-    return Issuer(clock)
-
-
-@pytest.fixture
 def container(issuer, monkeypatch):
     with FakeContainer(issuer, token="container-auth-token") as server:
         monkeypatch.setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", server.url + server.path)
         monkeypatch.setenv("AWS_CONTAINER_AUTHORIZATION_TOKEN", "container-auth-token")
         yield server
-
-
-@pytest.fixture
-def ses(issuer, settings):
-    with CheckingSES(issuer) as server:
-        settings.SES_QUERY = {"ENDPOINT_URL": server.url, "MAX_RETRIES": 0, "LOG": False}
-        yield server
-
-
-def send(backend=None):
-    backend = backend or EmailBackend()
-    return backend.send_messages([EmailMessage("Hi", "Body", "from@example.com", ["to@example.com"])])
 
 
 def test_expired_token_answer_refreshes_once_and_retries_once(issuer, container, ses, clock):
