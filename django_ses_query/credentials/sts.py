@@ -99,7 +99,7 @@ def _call(
     url = endpoint_url(region)
     what = f"STS {action} for {params['RoleArn']} ({url})"
     body = urlencode({"Action": action, "Version": API_VERSION, **params}).encode("ascii")
-    headers = {"Content-Type": CONTENT_TYPE, "User-Agent": USER_AGENT}
+    headers = {"Content-Type": CONTENT_TYPE}
     if credentials is not None:
         try:
             headers = sign(
@@ -108,6 +108,7 @@ def _call(
             )
         except ValueError as error:
             raise credentials_error(f"{what}: {error}.") from None
+    headers["User-Agent"] = USER_AGENT  # Not signed, as for SES.
     proxies, verify = environment_settings(url)
     try:
         with requests.Session() as session:
