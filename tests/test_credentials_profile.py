@@ -183,3 +183,38 @@ def test_the_profiles_region_is_used_when_no_other_region_is_set(aws_files, monk
 def test_without_files_the_region_is_the_default(settings):
     settings.SES_QUERY = {}
     assert get_config().region == "us-east-1"
+
+
+# -- profile roles that cannot work (refused before any STS call) -------------------
+
+
+@pytest.mark.parametrize(
+    "config, expected",
+    [
+        ("[default]\nrole_arn = arn:aws:iam::1:role/r\n", "has role_arn but no source_profile or credential_source"),
+        ("[default]\nrole_arn = arn:aws:iam::1:role/r\nsource_profile = a\ncredential_source = Environment\n",
+         "has both source_profile and credential_source"),
+        ("[default]\nrole_arn = arn:aws:iam::1:role/r\ncredential_source = Laptop\n",
+         "credential_source 'Laptop' is not one of Environment, Ec2InstanceMetadata, EcsContainer"),
+        ("[default]\nrole_arn = arn:aws:iam::1:role/r\nsource_profile = a\n"
+         "[profile a]\nrole_arn = arn:aws:iam::1:role/a\nsource_profile = b\n"
+         "[profile b]\nrole_arn = arn:aws:iam::1:role/b\nsource_profile = a\n",
+         "AWS profiles loop through source_profile: default -> a -> b -> a"),
+        ("[default]\nrole_arn = arn:aws:iam::1:role/r\nsource_profile = missing\n",
+         "The AWS profile 'missing' is not in"),
+    ],
+)
+def test_profile_roles_that_cannot_work(config, expected, aws_files, ses, monkeypatch):
+    monkeypatch.setenv("AWS_ENDPOINT_URL_STS", "http://127.0.0.1:9/")  # Never reached.
+    aws_files("", config)
+    with pytest.raises(SESConfigurationError) as caught:
+        send()
+    assert expected in caught.value.message
+    assert ses.requests() == []
+
+
+def test_role_arn_setting_with_nothing_underneath(ses, settings):
+    settings.SES_QUERY = {**settings.SES_QUERY, "ROLE_ARN": "arn:aws:iam::1:role/r"}
+    with pytest.raises(SESConfigurationError) as caught:
+        send()
+    assert caught.value.code == "MissingCredentials"
