@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from urllib.parse import parse_qsl
 
+import pytest
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials as BotoCredentials
@@ -399,8 +400,6 @@ class FakeSTS(LocalServer):
 # --------------------------------------------------------------------------
 # Fixtures (import them into a test module to use them)
 # --------------------------------------------------------------------------
-
-import pytest  # noqa: E402
 
 
 @pytest.fixture

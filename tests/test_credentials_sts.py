@@ -220,3 +220,29 @@ def test_sts_endpoint_rules(monkeypatch):
     assert sts.endpoint_url("eu-west-1") == "http://localhost:4566"
     monkeypatch.setenv("AWS_ENDPOINT_URL_STS", "https://sts-fips.us-east-1.amazonaws.com")
     assert sts.endpoint_url("eu-west-1") == "https://sts-fips.us-east-1.amazonaws.com"
+
+
+def test_role_arn_on_top_of_container_credentials_is_signed_for_sts(clock, monkeypatch, settings):
+    """AssumeRole signed (service sts, checked with botocore's signer) with the
+    container's temporary credentials; the sends use the role's."""
+    from tests.fakeaws import CheckingSES, FakeContainer
+
+    task, role = Issuer(clock), Issuer(clock)
+    with FakeContainer(task) as agent, FakeSTS(role, signers=task) as fake_sts, CheckingSES(role) as ses:
+        settings.SES_QUERY = {"ENDPOINT_URL": ses.url, "MAX_RETRIES": 0, "LOG": False,
+                              "ROLE_ARN": ROLE_ARN, "EXTERNAL_ID": "partner-external-id", "REGION": "eu-west-1"}
+        monkeypatch.setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", agent.url + agent.path)
+        monkeypatch.setenv("AWS_ENDPOINT_URL_STS", fake_sts.url)
+        backend = EmailBackend()
+        assert send(backend) == 1
+        clock.advance(55 * MINUTE)  # Both the task's and the role's credentials are near expiry.
+        assert send(backend) == 1
+        calls = fake_sts.requests()
+    assert [c.params["Action"] for c in calls] == ["AssumeRole", "AssumeRole"]
+    assert calls[0].params["ExternalId"] == "partner-external-id"
+    assert calls[0].params["DurationSeconds"] == "3600"
+    assert "/eu-west-1/sts/aws4_request" in calls[0].headers["authorization"]
+    # Each AssumeRole was signed with the task credentials current at the time.
+    assert [c.headers["x-amz-security-token"] for c in calls] == [c.session_token for c in task.issued]
+    assert ses.sent == [c.access_key_id for c in role.issued] and len(ses.sent) == 2
+    assert backend.client.credentials_provider.source == f"container, then ROLE_ARN {ROLE_ARN}"
