@@ -68,10 +68,12 @@ def _settings_credentials(access_key_id, secret_access_key, session_token) -> Cr
     if not access_key_id and not secret_access_key:
         return None
     if not access_key_id or not secret_access_key:
-        missing = "ACCESS_KEY_ID" if not access_key_id else "SECRET_ACCESS_KEY"
+        given, missing = (
+            ("ACCESS_KEY_ID", "SECRET_ACCESS_KEY") if access_key_id else ("SECRET_ACCESS_KEY", "ACCESS_KEY_ID")
+        )
         raise SESConfigurationError(
-            f"SES_QUERY sets {'SECRET_ACCESS_KEY' if missing == 'ACCESS_KEY_ID' else 'ACCESS_KEY_ID'} "
-            f"but not {missing}: set both, or neither to use the rest of the credentials chain.",
+            f"SES_QUERY sets {given} but not {missing}: set both, or neither to use the rest "
+            "of the credentials chain.",
             code="MissingCredentials",
         )
     return Credentials(access_key_id, secret_access_key, session_token or None)

@@ -19,7 +19,7 @@ import os
 from urllib.parse import urlsplit
 
 from . import _http
-from .base import Credentials, NoCredentials, credentials_error, from_mapping
+from .base import Credentials, NoCredentials, credentials_error, from_mapping, redact
 
 #: The ECS agent's credentials endpoint, for the relative URI.
 ECS_ENDPOINT = "http://169.254.170.2"
@@ -100,7 +100,8 @@ class ContainerSource:
         except _http.Unreachable as why:
             raise credentials_error(f"{what} did not answer ({why}).") from None
         if answer.status != 200:
-            raise credentials_error(f"{what} answered HTTP {answer.status}{_said(answer.body)}.")
+            said = redact(_said(answer.body), token)  # Should it echo the token.
+            raise credentials_error(f"{what} answered HTTP {answer.status}{said}.")
         try:
             data = json.loads(answer.body)
         except ValueError:
