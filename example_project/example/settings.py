@@ -8,8 +8,8 @@ key it issued through these environment variables:
 * ``SES_DEMO_REGION`` (default ``us-east-1``)
 
 Without them the backend falls back to its own defaults: the real SES endpoint
-for the region, and the ``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY``
-environment variables.
+for the region, and the credentials chain (the ``AWS_*`` environment
+variables, an AWS profile, a role: see the README's "Credentials and region").
 """
 
 import os
