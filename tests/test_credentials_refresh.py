@@ -228,3 +228,23 @@ def test_backends_with_the_same_configuration_share_one_provider(issuer, contain
     assert len(container.requests()) == 1
     other = EmailBackend(region="eu-west-1")
     assert other.client.credentials_provider is not first.client.credentials_provider
+
+
+def test_short_lived_credentials_are_not_refreshed_at_every_call(clock):
+    """15-minute credentials start inside a 15-minute advisory window: their
+    windows are half and a third of their lifetime instead."""
+    calls = []
+
+    def fifteen_minutes():
+        calls.append(1)
+        return Credentials(f"ASIA{len(calls)}", "secret", "token", clock() + 15 * MINUTE)
+
+    provider = RefreshableCredentialsProvider(fifteen_minutes, "test")
+    for _ in range(10):
+        provider.get_credentials()
+    assert len(calls) == 1
+    clock.advance(7 * MINUTE)
+    assert provider.get_credentials().access_key_id == "ASIA1"
+    clock.advance(1 * MINUTE)  # 7 minutes left: under half the lifetime
+    assert provider.get_credentials().access_key_id == "ASIA2"
+    assert len(calls) == 2

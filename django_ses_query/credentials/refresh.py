@@ -10,6 +10,10 @@
 * Expired (or none yet): callers wait; a failed refresh raises. A signature
   never uses expired credentials.
 
+Credentials that live less than half an hour (``ROLE_DURATION = 900``, a
+short-lived ``credential_process``) get windows of half and a third of their
+lifetime instead, so they are not refreshed at every signature.
+
 A refresh that failed is not tried again for ``RETRY_AFTER_FAILURE`` seconds
 while the current credentials are still valid, so an STS outage costs one
 attempt per interval, not one per message.
@@ -52,7 +56,11 @@ class RefreshableCredentialsProvider(CredentialsProvider):
     ) -> None:
         self._fetch = fetch
         self._source = source
-        self._credentials = credentials
+        self._credentials: Credentials | None = None
+        self._advisory = ADVISORY_WINDOW
+        self._mandatory = MANDATORY_WINDOW
+        if credentials is not None:
+            self._set(credentials)
         self._lock = threading.Lock()
         self._failed_at: float | None = None
         self._refreshed_at: float | None = None  # time.monotonic()
@@ -68,9 +76,9 @@ class RefreshableCredentialsProvider(CredentialsProvider):
         credentials = self._credentials
         if credentials is not None:
             left = _left(credentials, clock())
-            if left > ADVISORY_WINDOW:
+            if left > self._advisory:
                 return credentials
-            if left > MANDATORY_WINDOW:
+            if left > self._mandatory:
                 self._advisory_refresh()
             else:
                 self._mandatory_refresh()
@@ -102,7 +110,7 @@ class RefreshableCredentialsProvider(CredentialsProvider):
             return  # Another thread is refreshing: keep using the current ones.
         try:
             credentials, now = self._credentials, clock()
-            if credentials is not None and _left(credentials, now) > ADVISORY_WINDOW:
+            if credentials is not None and _left(credentials, now) > self._advisory:
                 return  # Refreshed meanwhile.
             if self._failed_recently(now):
                 return
@@ -120,7 +128,7 @@ class RefreshableCredentialsProvider(CredentialsProvider):
     def _mandatory_refresh(self) -> None:
         with self._lock:
             credentials, now = self._credentials, clock()
-            if credentials is not None and _left(credentials, now) > MANDATORY_WINDOW:
+            if credentials is not None and _left(credentials, now) > self._mandatory:
                 return  # Refreshed while this thread waited.
             usable = credentials is not None and _left(credentials, now) > 0
             if usable and self._failed_recently(now):
@@ -136,6 +144,16 @@ class RefreshableCredentialsProvider(CredentialsProvider):
                     self.source, error, _expiry(credentials),
                 )
 
+    def _set(self, credentials: Credentials) -> None:
+        """Use ``credentials`` from now on. Short-lived ones (less than half
+        an hour) get narrower windows, a half and a third of their lifetime,
+        so that 15-minute credentials are not refreshed at every signature."""
+        if credentials.expiration is not None:
+            lifetime = max(credentials.expiration - clock(), 0.0)
+            self._advisory = min(ADVISORY_WINDOW, lifetime / 2)
+            self._mandatory = min(MANDATORY_WINDOW, lifetime / 3)
+        self._credentials = credentials
+
     def _failed_recently(self, now: float) -> bool:
         return self._failed_at is not None and 0 <= now - self._failed_at < RETRY_AFTER_FAILURE
 
@@ -149,7 +167,7 @@ class RefreshableCredentialsProvider(CredentialsProvider):
             raise credentials_error(
                 f"{self.source} gave credentials that expired at {format_time(fresh.expiration)}."
             )
-        self._credentials = fresh
+        self._set(fresh)
         self._failed_at = None
         self._refreshed_at = time.monotonic()
         logger.info(
