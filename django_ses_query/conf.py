@@ -1,7 +1,8 @@
 """The single place settings are read.
 
 Precedence: backend keyword arguments (lower-case) → ``settings.SES_QUERY``
-(upper-case keys) → the environment (credentials and region only) → defaults.
+(upper-case keys) → the environment and the AWS profile (credentials, through
+the chain in ``credentials/``, and region only) → defaults.
 Django's own ``EMAIL_*`` settings are never read.
 
 Every value is checked by type here, so that ``"False"`` can never turn an
