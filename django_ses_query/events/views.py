@@ -21,7 +21,8 @@ from django.views.decorators.csrf import csrf_exempt
 
 from ..conf import get_config
 from . import sns
-from .certificates import CertificateUnavailable, check_sns_url, new_session, verify_message
+from . import certificates
+from .certificates import CertificateUnavailable, check_sns_url, verify_message
 
 logger = logging.getLogger("django_ses_query")
 
@@ -104,7 +105,7 @@ def _subscription_confirmation(message: dict[str, str]) -> HttpResponse:
     except sns.Refused as error:
         logger.warning("SES events: not confirming the subscription to %s: %s", message["TopicArn"], error)
         return _text(403, "Refused.")
-    session = new_session()
+    session = certificates.new_session()
     try:
         response = session.get(url, timeout=10, allow_redirects=False)
     except requests.RequestException as error:
