@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
 
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
@@ -11,6 +12,9 @@ from ..conf import get_config
 
 
 def _cryptography_installed() -> bool:
+    # Found without importing it (the check runs at every manage.py start).
+    if "cryptography" in sys.modules:
+        return sys.modules["cryptography"] is not None
     return importlib.util.find_spec("cryptography") is not None
 
 

@@ -90,7 +90,7 @@ class Command(BaseCommand):
                         if options["once"]:
                             raise CommandError(f"SQS ReceiveMessage failed: {one_line(error)}") from None
                         logger.error("SQS ReceiveMessage failed: %s; retrying in %ss.", error, RETRY_SECONDS)
-                        time.sleep(RETRY_SECONDS)
+                        self._pause(RETRY_SECONDS)
                         continue
                     if not messages:
                         if options["once"]:
@@ -104,6 +104,11 @@ class Command(BaseCommand):
             f"Stored {totals['events']} event(s) from {totals['messages']} message(s); "
             f"{totals['left']} message(s) left in the queue."
         )
+
+    def _pause(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while not self.stopping and time.monotonic() < deadline:
+            time.sleep(0.2)
 
     def _stop(self, signum, frame) -> None:
         # The receive in progress ends by itself (at most --wait seconds);
