@@ -79,7 +79,7 @@ pip_install() {
 }
 # The repository itself (not editable: what a user installs, package data
 # included), reinstalled each run so it is the tree as it is now.
-pip_install "$MOTO_REQUIREMENT" "$ROOT"
+pip_install "$MOTO_REQUIREMENT" "$ROOT[events]"
 pip_install --no-deps --force-reinstall "$ROOT"
 "$VPY" -c 'import django, django_ses_query, moto
 print(f"Installed: Django {django.get_version()}, django-ses-query {django_ses_query.__version__}, moto {moto.__version__}")'
