@@ -152,6 +152,7 @@ step "The admin"
 echo "Superuser: admin / admin (for this local demo only)."
 echo "To browse the log:  bash example_project/demo.sh --serve"
 echo "                    then open http://127.0.0.1:$PORT/admin/django_ses_query/emaillog/"
+echo "                    (events: .../emailevent/, suppression list: .../suppression/)"
 if [ "$serve" = 1 ]; then
   if in_ci; then
     echo "CI is set: not serving (--serve would wait for Ctrl-C)."
