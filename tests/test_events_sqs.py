@@ -19,7 +19,7 @@ from django.db.models.signals import post_save
 from django_ses_query.events.sqs import region_of
 from django_ses_query.models import EmailEvent, EmailLog, Suppression
 from tests import sesevents
-from tests.snskeys import CERT_PEM, CERT_URL, TOPIC_ARN, SNSAdapter, envelope
+from tests.snskeys import CERT_PEM, CERT_URL, SNSAdapter, envelope
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(databases=["default", "sendlog"])]
 

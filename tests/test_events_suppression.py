@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 
 import pytest
-from django.core.mail import EmailMessage, EmailMultiAlternatives
+from django.core.mail import EmailMessage
 
 from django_ses_query.models import EmailLog, Suppression
 

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from ..client import SESClient
 from ..conf import Config
-from ..exceptions import SESError, SESResponseError, SESTransportError
+from ..exceptions import SESResponseError, SESTransportError
 from ..query import CONTENT_TYPE, flatten
 from ..signing import sign
 
@@ -137,5 +137,3 @@ class SQSQueue:
                     failed.append(messages[int(fields["Id"])].message_id)
         return failed
 
-
-__all__ = ["QueueMessage", "SQSQueue", "SESError", "region_of"]
