@@ -398,3 +398,38 @@ def test_ses_subscription_notice_is_accepted(client, events_on):
     message = envelope(message={"notificationType": "AmazonSnsSubscriptionSucceeded", "message": "ok"})
     assert post(client, message).status_code == 200
     assert EmailEvent.objects.count() == 0
+
+
+def test_a_recipient_named_twice_is_one_row(client, events_on):
+    log_row()
+    post(client, envelope(message=sesevents.delivery(MID, "a@example.net", "a@example.net")))
+    assert EmailEvent.objects.count() == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(databases=["default", "sendlog"], transaction=True)
+def test_the_same_notification_stored_concurrently_is_stored_once(client, events_on, settings):
+    """Another worker stores the notification between our check and our
+    insert (simulated through a second connection): the constraint stops
+    the second copy and the answer is still a 200."""
+    if connections["default"].vendor != "postgresql":
+        pytest.skip("needs two connections to one database (SES_QUERY_TEST_POSTGRES)")
+    from django.db.models.signals import pre_save
+
+    message = envelope(message=sesevents.bounce(MID, "a@example.net"))
+
+    def race(sender, instance, **kwargs):
+        pre_save.disconnect(race, sender=EmailEvent)
+        EmailEvent.objects.using("sendlog").create(
+            message_id=MID, event_type="bounce", recipient="a@example.net",
+            sns_message_id=message["MessageId"],
+        )
+
+    pre_save.connect(race, sender=EmailEvent)
+    try:
+        response = post(client, message)
+    finally:
+        pre_save.disconnect(race, sender=EmailEvent)
+    assert response.status_code == 200
+    assert EmailEvent.objects.filter(sns_message_id=message["MessageId"]).count() == 1
+    assert Suppression.objects.count() == 0  # Ours was rolled back with its suppression.

@@ -14,7 +14,7 @@ from email.utils import parseaddr
 from functools import partial
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from ..conf import get_config
 from ..models import EmailEvent, EmailLog, Suppression, normalize_address
@@ -56,9 +56,27 @@ def store_rows(rows: list[dict], sns_message_id: str, *, using: str | None = Non
     if not sns_message_id:
         raise ValueError("an SNS (or SQS) MessageId is needed to store events idempotently")
     using = using or get_config().log_database
+    # One row per recipient, even if SES named one twice.
+    rows = list({(row["event_type"], row["recipient"]): row for row in rows}.values())
+    try:
+        return _store(rows, sns_message_id, using)
+    except IntegrityError:
+        # Stored by someone else between our check and our insert.
+        if _stored_before(sns_message_id, using):
+            return []
+        raise
+
+
+def _stored_before(sns_message_id: str, using: str) -> bool:
+    if EmailEvent.objects.using(using).filter(sns_message_id=sns_message_id).exists():
+        logger.info("SES event %s was stored before: ignored.", sns_message_id)
+        return True
+    return False
+
+
+def _store(rows: list[dict], sns_message_id: str, using: str) -> list[EmailEvent]:
     with transaction.atomic(using=using):
-        if EmailEvent.objects.using(using).filter(sns_message_id=sns_message_id).exists():
-            logger.info("SES event %s was stored before: ignored.", sns_message_id)
+        if _stored_before(sns_message_id, using):
             return []
         message_id = rows[0]["message_id"]
         log = None
