@@ -433,3 +433,29 @@ def test_the_same_notification_stored_concurrently_is_stored_once(client, events
     assert response.status_code == 200
     assert EmailEvent.objects.filter(sns_message_id=message["MessageId"]).count() == 1
     assert Suppression.objects.count() == 0  # Ours was rolled back with its suppression.
+
+
+def test_a_genuine_aws_message_end_to_end(client, sns_adapter, settings):
+    """An SES complaint event as AWS signed it (tests/sns_golden), its
+    certificate served at its own SigningCertURL."""
+    from pathlib import Path
+
+    golden = Path(__file__).resolve().parent / "sns_golden"
+    message = json.loads((golden / "ses-complaint-event-v1.json").read_text())
+    pem = (golden / "SimpleNotificationService-7ff5318490ec183fbaddaa2a969abfda.pem").read_bytes()
+    sns_adapter.routes[message["SigningCertURL"]] = (200, pem)
+    settings.SES_QUERY = {**settings.SES_QUERY, "EVENT_TOPIC_ARNS": [message["TopicArn"]]}
+    log = log_row(message_id="0100017fd2f875c4-c2929163-2767-49b1-8513-1a29e428e134-000000",
+                  to=["complaint@simulator.amazonses.com"])
+    assert post(client, message).status_code == 200
+    log.refresh_from_db()
+    assert log.outcome == "complained"
+    event = log.events.get()
+    assert (event.event_type, event.recipient, event.feedback_type) == (
+        "complaint", "complaint@simulator.amazonses.com", "abuse")
+    assert event.sns_message_id == message["MessageId"]
+    assert Suppression.objects.get().reason == "complaint"
+    # One character of the signed Message changed: refused.
+    tampered = {**message, "MessageId": "97903a0c-8818-5442-94b2-60b0c63d3da1",
+                "Message": message["Message"].replace("abuse", "fraud")}
+    assert post(client, tampered).status_code == 403

@@ -132,6 +132,9 @@ class Command(BaseCommand):
             totals["events"] += stored
             totals["messages"] += 1
             done.append(message)
+        if done:
+            logger.info("ses_events: %d message(s) handled, %d new event(s) in all so far.",
+                        len(done), totals["events"])
         try:
             failed = queue.delete(done)
         except SESError as error:
