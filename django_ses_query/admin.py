@@ -26,6 +26,7 @@ from django.utils.functional import cached_property
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from .events.admin import EmailEventInline
 from .models import EmailLog
 
 #: An SES MessageId (``0100018c4f6a1b2c-<uuid>-000000``): searched for exactly,
@@ -115,8 +116,10 @@ class EmailLogAdmin(admin.ModelAdmin):
         "to_display",
         "message_id",
         "error_code",
+        "outcome",
     )
-    list_filter = ("status", "action", ConfigurationSetFilter)
+    list_filter = ("status", "outcome", "action", ConfigurationSetFilter)
+    inlines = [EmailEventInline]
     date_hierarchy = "created_at"
     search_fields = ("message_id", "subject", "to", "cc", "bcc")
     search_help_text = _("Recipients, subject or SES MessageId (an exact MessageId is found at once).")
@@ -135,6 +138,7 @@ class EmailLogAdmin(admin.ModelAdmin):
         {
             "fields": (
                 "status_label",
+                "outcome",
                 "created_at",
                 "action",
                 "from_email",
@@ -142,6 +146,7 @@ class EmailLogAdmin(admin.ModelAdmin):
                 "cc_display",
                 "bcc_display",
                 "reply_to_display",
+                "suppressed_display",
                 "subject",
             )
         },
@@ -171,6 +176,8 @@ class EmailLogAdmin(admin.ModelAdmin):
     )
     readonly_fields = (
         "status_label",
+        "outcome",
+        "suppressed_display",
         "created_at",
         "action",
         "from_email",
@@ -249,6 +256,10 @@ class EmailLogAdmin(admin.ModelAdmin):
     @admin.display(description=_("reply to"))
     def reply_to_display(self, obj: EmailLog) -> str:
         return _addresses(obj.reply_to)
+
+    @admin.display(description=_("suppressed"))
+    def suppressed_display(self, obj: EmailLog) -> str:
+        return _addresses(obj.suppressed)
 
     @admin.display(description=_("tags"))
     def tags_display(self, obj: EmailLog) -> str:

@@ -96,17 +96,30 @@ class EmailBackend(BaseEmailBackend):
     # The stages for one message.
 
     def _prepare(self, message) -> SendRequest | None:
-        """Run pre_send and build the request. None: cancelled by a receiver."""
+        """Run pre_send and build the request. None: cancelled by a receiver,
+        or every recipient suppressed."""
         try:
             pre_send.send(sender=type(self), message=message)
         except CancelSend as cancel:
             logger.info("Send cancelled by a pre_send receiver: %s", cancel or "no reason given")
             return None
-        return build_request(
+        request = build_request(
             message,
             default_configuration_set=self.config.configuration_set,
             default_tags=self.config.tags,
         )
+        if self.config.suppression and not self._remove_suppressed(message, request):
+            return None
+        return request
+
+    def _remove_suppressed(self, message, request: SendRequest) -> bool:
+        """False (and a ``suppressed`` row) when every recipient is suppressed."""
+        from .events.suppression import remove_suppressed
+
+        if remove_suppressed(request, self.config.log_database):
+            return True
+        message.ses_log = write_log(self.config, message, request, status="suppressed")
+        return False
 
     def _transmit(self, request: SendRequest) -> Response:
         """HTTP only (safe on a worker thread: no database access).

@@ -12,6 +12,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from .conf import OPTION_NAMES, get_config
 from .credentials.chain import startup_problem
+from .events import checks as _events_checks  # noqa: F401  Registers E006.
 
 BACKEND_PATH = "django_ses_query.backend.EmailBackend"
 

@@ -127,6 +127,14 @@ class EmailEvent(models.Model):
         indexes = [
             models.Index(fields=["event_type", "-created_at"], name="sesq_event_type_created"),
         ]
+        constraints = [
+            # The same notification handled twice at once (an SNS retry while
+            # the first delivery is still being stored, two pollers) is
+            # stored once.
+            models.UniqueConstraint(
+                fields=["sns_message_id", "event_type", "recipient"], name="sesq_event_once"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_event_type_display()}: {self.recipient or '-'} ({self.message_id})"

@@ -52,6 +52,8 @@ class SendRequest:
     html_body: str | None = None
     size_bytes: int = 0
     body: bytes = field(default=b"", repr=False)
+    #: Recipients left out because they are on the suppression list.
+    suppressed: list[str] = field(default_factory=list)
 
     @property
     def recipients(self) -> list[str]:
@@ -59,8 +61,8 @@ class SendRequest:
 
     @property
     def recipient_count(self) -> int:
-        """``len(self.recipients)``, without parsing the addresses."""
-        return len(self.to) + len(self.cc) + len(self.bcc)
+        """``len(self.recipients)`` less the suppressed, without parsing the addresses."""
+        return len(self.to) + len(self.cc) + len(self.bcc) - len(self.suppressed)
 
 
 def _invalid(code: str, message: str) -> SESInvalidMessageError:

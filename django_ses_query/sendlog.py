@@ -43,10 +43,12 @@ def write_log(
     attempts: int = 0,
     duration_ms: int | None = None,
     error: SESError | None = None,
+    status: str | None = None,
 ):
     """Write the row for one message; return it, or None (logging off, or
-    the write failed and was reported)."""
-    if not config.log or (config.log == "failures" and error is None):
+    the write failed and was reported). ``status`` replaces ``sent`` for a
+    message not sent without an error (``suppressed``)."""
+    if not config.log or (config.log == "failures" and error is None and status is None):
         return None
     from .models import EmailLog
 
@@ -63,6 +65,7 @@ def write_log(
             size_bytes=request.size_bytes,
             configuration_set=request.configuration_set or "",
             tags=request.tags,
+            suppressed=request.suppressed,
         )
         if config.log_body:
             fields.update(text_body=request.text_body or "", html_body=request.html_body or "")
@@ -78,7 +81,7 @@ def write_log(
         )
     else:
         fields.update(
-            status=EmailLog.Status.SENT, message_id=message_id or "", request_id=request_id or ""
+            status=status or EmailLog.Status.SENT, message_id=message_id or "", request_id=request_id or ""
         )
     fields.update(attempts=attempts, duration_ms=duration_ms, region=config.region or "")
     try:

@@ -10,9 +10,14 @@ when logging is off or the row could not be written), ``error`` the
 :class:`~django_ses_query.exceptions.SESError` or None.
 
 ``sender`` is the backend class.
+
+``ses_event(sender, event)``: once per stored
+:class:`~django_ses_query.models.EmailEvent`, after the transaction that
+stored it commits. ``sender`` is the ``EmailEvent`` class.
 """
 
 from django.dispatch import Signal
 
 pre_send = Signal()
 post_send = Signal()
+ses_event = Signal()

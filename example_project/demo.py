@@ -66,6 +66,9 @@ def run_moto(env_file: Path, region: str) -> int:
     try:
         ses.start()
         ses.verify_email_identity(SENDER)
+        from demo_events import setup as setup_events
+
+        events_env = setup_events(ses)
         # MotoSES has no public attribute for its server's pid; demo.sh
         # only uses it to stop the server should this process die first.
         process = getattr(ses, "_process", None)
@@ -88,6 +91,7 @@ def run_moto(env_file: Path, region: str) -> int:
                 "SES_DEMO_ACCESS_KEY_ID": ses.access_key_id,
                 "SES_DEMO_SECRET_ACCESS_KEY": ses.secret_access_key,
                 "SES_DEMO_MOTO_PID": str(process.pid) if process else "",
+                **events_env,
             },
         )
         while True:
@@ -287,6 +291,11 @@ def run_demo() -> int:
             len(raw) == 1 and 'filename="report.csv"' in raw[0].get("raw_data", ""),
         ),
     ]
+    # SES events for the messages sent: SNS -> SQS -> ses_events.
+    from demo_events import run as run_events
+
+    checks += run_events(sent, _table)
+
     print()
     for label, passed in checks:
         print(f"  [{'ok' if passed else 'FAIL'}] {label}")

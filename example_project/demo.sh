@@ -79,7 +79,7 @@ pip_install() {
 }
 # The repository itself (not editable: what a user installs, package data
 # included), reinstalled each run so it is the tree as it is now.
-pip_install "$MOTO_REQUIREMENT" "$ROOT"
+pip_install "$MOTO_REQUIREMENT" "$ROOT[events]"
 pip_install --no-deps --force-reinstall "$ROOT"
 "$VPY" -c 'import django, django_ses_query, moto
 print(f"Installed: Django {django.get_version()}, django-ses-query {django_ses_query.__version__}, moto {moto.__version__}")'
@@ -152,6 +152,7 @@ step "The admin"
 echo "Superuser: admin / admin (for this local demo only)."
 echo "To browse the log:  bash example_project/demo.sh --serve"
 echo "                    then open http://127.0.0.1:$PORT/admin/django_ses_query/emaillog/"
+echo "                    (events: .../emailevent/, suppression list: .../suppression/)"
 if [ "$serve" = 1 ]; then
   if in_ci; then
     echo "CI is set: not serving (--serve would wait for Ctrl-C)."

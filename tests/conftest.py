@@ -99,3 +99,25 @@ def _fresh_credentials():
     reset_providers()
     yield
     reset_providers()
+
+
+@pytest.fixture
+def sns_adapter(monkeypatch):
+    """Serves the test certificate at ``snskeys.CERT_URL`` through a
+    transport adapter mounted on the sessions that fetch from SNS (the URL
+    rules, redirects, size cap and parsing all still apply)."""
+    from django_ses_query.events import certificates
+    from tests.snskeys import CERT_PEM, CERT_URL, SNSAdapter
+
+    adapter = SNSAdapter({CERT_URL: (200, CERT_PEM)})
+    original = certificates.new_session
+
+    def new_session():
+        session = original()
+        session.mount("https://sns.", adapter)
+        return session
+
+    monkeypatch.setattr(certificates, "new_session", new_session)
+    certificates.clear_cache()
+    yield adapter
+    certificates.clear_cache()

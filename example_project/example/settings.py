@@ -6,6 +6,8 @@ key it issued through these environment variables:
 * ``SES_DEMO_ENDPOINT_URL`` -- e.g. ``http://127.0.0.1:45123``
 * ``SES_DEMO_ACCESS_KEY_ID`` / ``SES_DEMO_SECRET_ACCESS_KEY``
 * ``SES_DEMO_REGION`` (default ``us-east-1``)
+* ``SES_DEMO_TOPIC_ARN`` / ``SES_DEMO_QUEUE_URL`` -- the SNS topic and SQS
+  queue for SES events
 
 Without them the backend falls back to its own defaults: the real SES endpoint
 for the region, and the credentials chain (the ``AWS_*`` environment
@@ -96,6 +98,15 @@ if os.environ.get("SES_DEMO_ENDPOINT_URL"):
 if os.environ.get("SES_DEMO_ACCESS_KEY_ID"):
     SES_QUERY["ACCESS_KEY_ID"] = os.environ["SES_DEMO_ACCESS_KEY_ID"]
     SES_QUERY["SECRET_ACCESS_KEY"] = os.environ.get("SES_DEMO_SECRET_ACCESS_KEY", "")
+
+# SES events (demo.sh creates the topic and the queue in moto): the poller
+# reads the queue; the webhook is at /ses/events/.
+if os.environ.get("SES_DEMO_TOPIC_ARN"):
+    SES_QUERY["EVENT_TOPIC_ARNS"] = [os.environ["SES_DEMO_TOPIC_ARN"]]
+if os.environ.get("SES_DEMO_QUEUE_URL"):
+    SES_QUERY["EVENT_QUEUE_URL"] = os.environ["SES_DEMO_QUEUE_URL"]
+# Addresses that hard-bounced or complained are not mailed again.
+SES_QUERY["SUPPRESSION"] = True
 
 LOGGING = {
     "version": 1,
