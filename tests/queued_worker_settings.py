@@ -1,0 +1,20 @@
+"""Settings of the worker processes that tests/test_queued_workers.py starts:
+the test settings, on the test's database (``SESQ_TEST_DB_NAME``), with the
+test's ``SES_QUERY`` (``SESQ_TEST_SES_QUERY``, JSON)."""
+
+import json
+import os
+
+from tests.settings import *  # noqa: F403
+from tests.settings import DATABASES
+
+DATABASES["default"]["NAME"] = os.environ["SESQ_TEST_DB_NAME"]
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # Several processes on one SQLite file: WAL, write transactions that
+    # take the lock at BEGIN, and waits instead of "database is locked".
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 60,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL",
+    }
+SES_QUERY = json.loads(os.environ["SESQ_TEST_SES_QUERY"])
