@@ -18,3 +18,5 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL",
     }
 SES_QUERY = json.loads(os.environ["SESQ_TEST_SES_QUERY"])
+# Keep the connection between tasks (db_worker calls close_old_connections()).
+CONN_MAX_AGE = None

@@ -10,7 +10,7 @@ from django.core.exceptions import ImproperlyConfigured
 from ..backend import EmailBackend
 from ..conf import OPTION_NAMES, SECRET_OPTIONS
 from ..exceptions import SESError
-from .enqueue import enqueue_on_commit, row_fields, write_rows
+from .enqueue import queue, row_fields
 
 logger = logging.getLogger("django_ses_query")
 
@@ -74,10 +74,9 @@ class QueuedEmailBackend(EmailBackend):
             if request is not None:
                 queued.append((message, EmailLog(**row_fields(self.config, request))))
         if queued:
-            rows = write_rows(self.config, [row for _, row in queued])
-            for (message, _), row in zip(queued, rows):
+            queue(self.config, [row for _, row in queued], self.task_kwargs)
+            for message, row in queued:
                 message.ses_log = row
-            enqueue_on_commit(self.config, [row.pk for row in rows], self.task_kwargs)
         if first_error is not None:
             raise first_error
         return len(queued)

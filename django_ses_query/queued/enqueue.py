@@ -54,18 +54,55 @@ def row_fields(config: Config, request: SendRequest) -> dict:
     return fields
 
 
-def write_rows(config: Config, rows: list) -> list:
-    """Insert the unsaved ``rows`` on ``LOG_DATABASE``, in the caller's
-    transaction there (a savepoint if one is open); return them saved."""
+def queue(config: Config, rows: list, task_kwargs: dict) -> list:
+    """Insert the unsaved ``rows`` on ``LOG_DATABASE`` in the caller's
+    transaction there (a savepoint if one is open), and enqueue their tasks
+    for when it commits; return the rows, saved.
+
+    A task backend that keeps its tasks in that same database
+    (django-tasks-db) gets them in the same transaction: rows and tasks
+    commit, or roll back, together. Any other backend (RQ, Celery...) gets
+    them from ``transaction.on_commit``.
+    """
     from ..models import EmailLog
 
     database = config.log_database
     with transaction.atomic(using=database):
         if len(rows) > 1 and connections[database].features.can_return_rows_from_bulk_insert:
-            return EmailLog.objects.using(database).bulk_create(rows)
-        for row in rows:
-            row.save(using=database, force_insert=True)
+            EmailLog.objects.using(database).bulk_create(rows)
+        else:
+            for row in rows:
+                row.save(using=database, force_insert=True)
+        ids = [row.pk for row in rows]
+        if _tasks_stored_in(config.task_backend, database):
+            _enqueue(config, ids, task_kwargs)
+        else:
+            transaction.on_commit(partial(enqueue_now, config, ids, task_kwargs), using=database)
     return rows
+
+
+_stored_in: dict[tuple[str, str], bool] = {}
+
+
+def _tasks_stored_in(task_backend: str, database: str) -> bool:
+    """Whether ``task_backend`` writes its tasks to ``database``."""
+    key = (task_backend, database)
+    if key not in _stored_in:
+        stored = False
+        try:
+            from django_tasks_db import DatabaseBackend
+            from django_tasks_db.models import DBTaskResult
+        except ImportError:
+            pass
+        else:
+            from django.db import router
+
+            from ..tasks import send_queued_email
+
+            backend = send_queued_email.using(backend=task_backend).get_backend()
+            stored = isinstance(backend, DatabaseBackend) and router.db_for_write(DBTaskResult) == database
+        _stored_in[key] = stored
+    return _stored_in[key]
 
 
 def task_for(config: Config):
@@ -78,14 +115,6 @@ def task_for(config: Config):
     return send_queued_email.using(**changes)
 
 
-def enqueue_on_commit(config: Config, row_ids: list[int], task_kwargs: dict) -> None:
-    """Enqueue the tasks once the caller's transaction on ``LOG_DATABASE``
-    commits (at once outside a transaction); nothing on a rollback."""
-    transaction.on_commit(
-        partial(enqueue_now, config, row_ids, task_kwargs), using=config.log_database
-    )
-
-
 def enqueue_now(config: Config, row_ids: Iterable[int], task_kwargs: dict) -> int:
     """Enqueue one task per row; return how many were enqueued.
 
@@ -95,12 +124,10 @@ def enqueue_now(config: Config, row_ids: Iterable[int], task_kwargs: dict) -> in
     if not row_ids:
         return 0
     try:
-        send = task_for(config)
         # One transaction for a batch when the task backend stores its
         # tasks in the same database (django-tasks-db); harmless otherwise.
         with transaction.atomic(using=config.log_database):
-            for row_id in row_ids:
-                send.enqueue(row_id, **task_kwargs)
+            _enqueue(config, row_ids, task_kwargs)
     except Exception:
         logger.exception(
             "Could not enqueue the task for %d queued message(s) (rows %s); they stay "
@@ -109,6 +136,12 @@ def enqueue_now(config: Config, row_ids: Iterable[int], task_kwargs: dict) -> in
         )
         return 0
     return len(row_ids)
+
+
+def _enqueue(config: Config, row_ids: list[int], task_kwargs: dict) -> None:
+    send = task_for(config)
+    for row_id in row_ids:
+        send.enqueue(row_id, **task_kwargs)
 
 
 def _ids(row_ids: list[int]) -> str:

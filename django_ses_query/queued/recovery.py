@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 from ..conf import Config
 from ..exceptions import SESTransportError
 from ..params import SEND_EMAIL, build_request
-from .enqueue import enqueue_now, enqueue_on_commit, row_fields, write_rows
+from .enqueue import enqueue_now, queue, row_fields
 from .worker import finish
 
 logger = logging.getLogger("django_ses_query")
@@ -112,8 +112,7 @@ def resend(backend, row):
         fields["status"] = EmailLog.Status.QUEUED
     else:
         fields = row_fields(config, _rebuilt_request(row))
-    (new,) = write_rows(config, [EmailLog(resent_from=row, **fields)])
-    enqueue_on_commit(config, [new.pk], backend.task_kwargs)
+    (new,) = queue(config, [EmailLog(resent_from=row, **fields)], backend.task_kwargs)
     return new
 
 
