@@ -27,6 +27,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from .models import EmailLog
+from .queued.admin import resend_selected
 
 #: An SES MessageId (``0100018c4f6a1b2c-<uuid>-000000``): searched for exactly,
 #: through the ``message_id`` index, instead of with a scan.
@@ -128,6 +129,7 @@ class EmailLogAdmin(admin.ModelAdmin):
     show_facets = admin.ShowFacets.NEVER
     paginator = EstimatedCountPaginator
     actions_on_bottom = False
+    actions = [resend_selected]
     view_on_site = False
 
     fieldsets_message = (
@@ -204,6 +206,10 @@ class EmailLogAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
+
+    def has_resend_permission(self, request) -> bool:
+        # Queues a new row: the model's add permission (superusers have it).
+        return request.user.has_perm("django_ses_query.add_emaillog")
 
     # The list.
 

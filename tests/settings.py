@@ -100,5 +100,5 @@ _tasks = "django.tasks" if django.VERSION >= (6, 0) else "django_tasks"
 INSTALLED_APPS += [*([_tasks] if django.VERSION < (6, 0) else []), "django_tasks_db"]
 TASKS = {
     "default": {"BACKEND": f"{_tasks}.backends.immediate.ImmediateBackend"},
-    "db": {"BACKEND": "django_tasks_db.DatabaseBackend"},
+    "db": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default", "mail"]},
 }

@@ -74,32 +74,31 @@ def queue(config: Config, rows: list, task_kwargs: dict) -> list:
             for row in rows:
                 row.save(using=database, force_insert=True)
         ids = [row.pk for row in rows]
-        if _tasks_stored_in(config.task_backend, database):
+        if _tasks_stored_in(config, database):
             _enqueue(config, ids, task_kwargs)
         else:
             transaction.on_commit(partial(enqueue_now, config, ids, task_kwargs), using=database)
     return rows
 
 
-_stored_in: dict[tuple[str, str], bool] = {}
+_stored_in: dict[tuple, bool] = {}
 
 
-def _tasks_stored_in(task_backend: str, database: str) -> bool:
-    """Whether ``task_backend`` writes its tasks to ``database``."""
-    key = (task_backend, database)
+def _tasks_stored_in(config: Config, database: str) -> bool:
+    """Whether the task backend of ``config`` writes its tasks to
+    ``database``. Raises (at send time, not in an on_commit hook) when
+    TASK_BACKEND, TASK_QUEUE or TASK_PRIORITY is not valid for it."""
+    key = (config.task_backend, config.task_queue, config.task_priority, database)
     if key not in _stored_in:
-        stored = False
+        backend = task_for(config).get_backend()
         try:
             from django_tasks_db import DatabaseBackend
             from django_tasks_db.models import DBTaskResult
         except ImportError:
-            pass
+            stored = False
         else:
             from django.db import router
 
-            from ..tasks import send_queued_email
-
-            backend = send_queued_email.using(backend=task_backend).get_backend()
             stored = isinstance(backend, DatabaseBackend) and router.db_for_write(DBTaskResult) == database
         _stored_in[key] = stored
     return _stored_in[key]

@@ -79,6 +79,9 @@ def resend_refusal(row) -> str | None:
         return _("only failed or unknown messages are resent (this one is %(status)s)") % {
             "status": row.get_status_display()
         }
+    again = row.resends.order_by("pk").first()
+    if again is not None:
+        return _("it was resent already (as #%(id)s)") % {"id": again.pk}
     if row.request_body:
         return None
     if row.action == SEND_EMAIL and (row.text_body or row.html_body):

@@ -18,6 +18,8 @@ import logging
 import threading
 
 from django.core.mail import EmailMessage
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from django.utils import timezone
 
 from ..exceptions import SESError, SESTransportError
@@ -28,6 +30,13 @@ logger = logging.getLogger("django_ses_query")
 
 _backends: dict[tuple, object] = {}
 _backends_lock = threading.Lock()
+
+
+@receiver(setting_changed)
+def _forget_backends(setting, **kwargs) -> None:
+    if setting in ("SES_QUERY", "MAILERS"):
+        with _backends_lock:
+            _backends.clear()
 
 
 def worker_backend(mailer: str | None = None, options: dict | None = None):
