@@ -9,10 +9,13 @@ The task carries the row's id only, plus which settings to send with.
 from __future__ import annotations
 
 import logging
+from contextlib import nullcontext
 from collections.abc import Iterable
 from functools import partial
 
+from django.core.signals import setting_changed
 from django.db import connections, transaction
+from django.dispatch import receiver
 
 from ..conf import Config, settings_dict
 from ..params import SendRequest
@@ -84,6 +87,12 @@ def queue(config: Config, rows: list, task_kwargs: dict) -> list:
 _stored_in: dict[tuple, bool] = {}
 
 
+@receiver(setting_changed)
+def _forget_task_backends(setting, **kwargs) -> None:
+    if setting in ("TASKS", "DATABASES", "DATABASE_ROUTERS"):
+        _stored_in.clear()
+
+
 def _tasks_stored_in(config: Config, database: str) -> bool:
     """Whether the task backend of ``config`` writes its tasks to
     ``database``. Raises (at send time, not in an on_commit hook) when
@@ -123,9 +132,12 @@ def enqueue_now(config: Config, row_ids: Iterable[int], task_kwargs: dict) -> in
     if not row_ids:
         return 0
     try:
-        # One transaction for a batch when the task backend stores its
-        # tasks in the same database (django-tasks-db); harmless otherwise.
-        with transaction.atomic(using=config.log_database):
+        # One transaction for a batch when the task backend stores its tasks
+        # in the same database (django-tasks-db). Not otherwise: an immediate
+        # backend runs the task (and its HTTP request) right here.
+        database = config.log_database
+        batch = transaction.atomic(using=database) if _tasks_stored_in(config, database) else nullcontext()
+        with batch:
             _enqueue(config, row_ids, task_kwargs)
     except Exception:
         logger.exception(
