@@ -252,7 +252,10 @@ def main() -> None:
     args.calls = 50 if args.quick else 300
     args.messages = 200 if args.quick else 1000
     bench = Bench(args)
-    results: dict = {"rtt_ms": args.rtt_ms, "messages": args.messages, "calls": args.calls}
+    results: dict = {"rtt_ms": args.rtt_ms, "messages": args.messages, "calls": args.calls,
+                     "load_average": os.getloadavg()}
+    print("load average at start: " + " ".join(f"{value:.2f}" for value in os.getloadavg())
+          + f" ({os.cpu_count()} CPUs): figures on a busy machine are slower")
     try:
         sqlite = os.path.join(bench.tmp, "bench.sqlite3")
         databases = [("SQLite", sqlite)] + ([("PostgreSQL", args.pg)] if args.pg else [])

@@ -71,7 +71,7 @@ def queue(config: Config, rows: list, task_kwargs: dict) -> list:
 
     database = config.log_database
     with transaction.atomic(using=database):
-        if len(rows) > 1 and connections[database].features.can_return_rows_from_bulk_insert:
+        if connections[database].features.can_return_rows_from_bulk_insert:
             EmailLog.objects.using(database).bulk_create(rows)
         else:
             for row in rows:
@@ -91,6 +91,7 @@ _stored_in: dict[tuple, bool] = {}
 def _forget_task_backends(setting, **kwargs) -> None:
     if setting in ("TASKS", "DATABASES", "DATABASE_ROUTERS"):
         _stored_in.clear()
+        _tasks.clear()
 
 
 def _tasks_stored_in(config: Config, database: str) -> bool:
@@ -113,14 +114,21 @@ def _tasks_stored_in(config: Config, database: str) -> bool:
     return _stored_in[key]
 
 
+_tasks: dict[tuple, object] = {}
+
+
 def task_for(config: Config):
     """``send_queued_email`` with the backend, queue and priority of ``config``."""
-    from ..tasks import send_queued_email
+    key = (config.task_backend, config.task_queue, config.task_priority)
+    task = _tasks.get(key)
+    if task is None:
+        from ..tasks import send_queued_email
 
-    changes = {"backend": config.task_backend, "queue_name": config.task_queue}
-    if config.task_priority is not None:
-        changes["priority"] = config.task_priority
-    return send_queued_email.using(**changes)
+        changes = {"backend": config.task_backend, "queue_name": config.task_queue}
+        if config.task_priority is not None:
+            changes["priority"] = config.task_priority
+        task = _tasks[key] = send_queued_email.using(**changes)
+    return task
 
 
 def enqueue_now(config: Config, row_ids: Iterable[int], task_kwargs: dict) -> int:

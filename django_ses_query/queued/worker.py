@@ -128,14 +128,22 @@ def finish(backend, row, *, response=None, error: SESError | None = None) -> str
             "has an unknown outcome; it is not resent automatically" if unknown else "failed", error,
         )
     rows = EmailLog.objects.using(config.log_database).filter(pk=row.pk, claimed_at=row.claimed_at)
-    if config.log is False or (config.log == "failures" and error is None):
-        rows.delete()  # The row was the queue; the log was not asked for.
-        log = None
-    else:
-        rows.update(**fields)
-        for name, value in fields.items():
-            setattr(row, name, value)
-        log = row
+    try:
+        if config.log is False or (config.log == "failures" and error is None):
+            rows.delete()  # The row was the queue; the log was not asked for.
+            log = None
+        else:
+            rows.update(**fields)
+            for name, value in fields.items():
+                setattr(row, name, value)
+            log = row
+    except Exception:
+        # The row stays "sending": recovery will call it unknown, never resend it.
+        logger.exception(
+            "Could not record queued message %s as %s (MessageId %s).",
+            row.pk, fields["status"], fields.get("message_id") or "-",
+        )
+        raise
     announce(backend, row, log, error, message_id=fields.get("message_id"))
     return fields["status"]
 
