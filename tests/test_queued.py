@@ -384,3 +384,14 @@ def test_admin_resend_needs_the_add_permission(client, django_user_model):
     user = django_user_model.objects.get(pk=user.pk)
     client.force_login(user)
     assert "resend_selected" in client.get("/admin/django_ses_query/emaillog/").content.decode()
+
+
+@pytest.mark.skipif(not DJANGO_61, reason="Django 6.1's MAILERS")
+def test_system_checks_cover_a_queued_mailers_entry(settings):
+    from django.core import checks
+
+    settings.MAILERS = {
+        "default": {"BACKEND": "django_ses_query.backend.QueuedEmailBackend", "OPTIONS": {"max_retries": "3"}},
+    }
+    errors = [e for e in checks.run_checks() if e.id == "django_ses_query.E003"]
+    assert errors and "MAX_RETRIES" in errors[0].msg

@@ -103,13 +103,14 @@ def _tasks_stored_in(config: Config, database: str) -> bool:
         backend = task_for(config).get_backend()
         try:
             from django_tasks_db import DatabaseBackend
-            from django_tasks_db.models import DBTaskResult
         except ImportError:
-            stored = False
-        else:
+            DatabaseBackend = None
+        stored = False
+        if DatabaseBackend is not None and isinstance(backend, DatabaseBackend):
             from django.db import router
+            from django_tasks_db.models import DBTaskResult
 
-            stored = isinstance(backend, DatabaseBackend) and router.db_for_write(DBTaskResult) == database
+            stored = router.db_for_write(DBTaskResult) == database
         _stored_in[key] = stored
     return _stored_in[key]
 
