@@ -27,7 +27,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from .models import EmailLog
-from .queued.admin import resend_selected
+from .queued.admin import QueueAdminMixin, resend_selected
 
 #: An SES MessageId (``0100018c4f6a1b2c-<uuid>-000000``): searched for exactly,
 #: through the ``message_id`` index, instead of with a scan.
@@ -107,7 +107,7 @@ def _addresses(values) -> str:
 
 
 @admin.register(EmailLog)
-class EmailLogAdmin(admin.ModelAdmin):
+class EmailLogAdmin(QueueAdminMixin, admin.ModelAdmin):
     list_display = (
         "created_at",
         "status_label",
@@ -227,8 +227,11 @@ class EmailLogAdmin(admin.ModelAdmin):
     def get_fieldsets(self, request, obj=None):
         if obj is not None and (obj.status == EmailLog.Status.FAILED or obj.error_code):
             # The error first: it is what one opens a failed row for.
-            return [self.fieldsets_message, self.fieldsets_error, self.fieldsets_ses, self.fieldsets_body]
-        return [self.fieldsets_message, self.fieldsets_ses, self.fieldsets_body]
+            return [
+                self.fieldsets_message, self.fieldsets_error, self.fieldsets_ses, self.fieldsets_body,
+                *self.queue_fieldsets(obj),
+            ]
+        return [self.fieldsets_message, self.fieldsets_ses, self.fieldsets_body, *self.queue_fieldsets(obj)]
 
     # Columns and read-only fields. format_html escapes every value.
 

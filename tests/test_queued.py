@@ -388,10 +388,24 @@ def test_admin_resend_needs_the_add_permission(client, django_user_model):
 
 @pytest.mark.skipif(not DJANGO_61, reason="Django 6.1's MAILERS")
 def test_system_checks_cover_a_queued_mailers_entry(settings):
-    from django.core import checks
+    from django_ses_query.checks import check_settings
 
     settings.MAILERS = {
         "default": {"BACKEND": "django_ses_query.backend.QueuedEmailBackend", "OPTIONS": {"max_retries": "3"}},
     }
-    errors = [e for e in checks.run_checks() if e.id == "django_ses_query.E003"]
+    errors = [e for e in check_settings() if e.id == "django_ses_query.E003"]
     assert errors and "MAX_RETRIES" in errors[0].msg
+
+
+def test_admin_detail_page_says_whether_a_queued_row_can_be_resent(admin_client, queued, fake_ses):
+    fake_ses.enqueue(error("MessageRejected"))
+    queued(message("Lost body"))
+    failed = EmailLog.objects.get()
+    text = admin_client.get(f"/admin/django_ses_query/emaillog/{failed.pk}/change/").content.decode()
+    assert "Cannot be resent: neither its request nor its body was kept" in text
+    resendable = EmailLog.objects.create(
+        status="unknown", action="SendEmail", request_body="Action=SendEmail", resent_from=failed
+    )
+    text = admin_client.get(f"/admin/django_ses_query/emaillog/{resendable.pk}/change/").content.decode()
+    assert "Can be resent" in text
+    assert f'href="/admin/django_ses_query/emaillog/{failed.pk}/change/">#{failed.pk}</a>' in text

@@ -1,10 +1,14 @@
-"""The admin's Resend action for failed and unknown queued or sent messages."""
+"""The queue in the admin: the Resend action for failed and unknown
+messages, and a "Queue" section on the detail page (claim time, the row it
+resends, and whether it can be resent, or why not)."""
 
 from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
+from django.urls import reverse
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -41,3 +45,32 @@ def resend_selected(modeladmin, request, queryset):
         modeladmin.message_user(
             request, _("Not resent: %(reasons)s.") % {"reasons": "; ".join(refused)}, messages.WARNING
         )
+
+
+class QueueAdminMixin:
+    """For the send log's ModelAdmin: the "Queue" section of the detail page."""
+
+    queue_fields = ("claimed_at", "resent_from_link", "resend_display")
+
+    def get_readonly_fields(self, request, obj=None):
+        return (*super().get_readonly_fields(request, obj), *self.queue_fields)
+
+    def queue_fieldsets(self, obj) -> list:
+        """The "Queue" section, for rows that went through the queue."""
+        if obj is not None and (obj.claimed_at or obj.resent_from_id or obj.status in ("queued", "sending")):
+            return [(_("Queue"), {"fields": self.queue_fields})]
+        return []
+
+    @admin.display(description=_("resent from"))
+    def resent_from_link(self, obj):
+        if obj.resent_from_id is None:
+            return self.get_empty_value_display()
+        url = reverse(f"{self.admin_site.name}:django_ses_query_emaillog_change", args=[obj.resent_from_id])
+        return format_html('<a href="{}">#{}</a>', url, obj.resent_from_id)
+
+    @admin.display(description=_("resend"))
+    def resend_display(self, obj) -> str:
+        reason = recovery.resend_refusal(obj)
+        if reason:
+            return _("Cannot be resent: %(reason)s.") % {"reason": reason}
+        return _("Can be resent: select it in the list and use the Resend action.")
