@@ -28,6 +28,7 @@ from django.utils.translation import gettext_lazy as _
 
 from .events.admin import EmailEventInline
 from .models import EmailLog
+from .queued.admin import QueueAdminMixin, resend_selected
 
 #: An SES MessageId (``0100018c4f6a1b2c-<uuid>-000000``): searched for exactly,
 #: through the ``message_id`` index, instead of with a scan.
@@ -107,7 +108,7 @@ def _addresses(values) -> str:
 
 
 @admin.register(EmailLog)
-class EmailLogAdmin(admin.ModelAdmin):
+class EmailLogAdmin(QueueAdminMixin, admin.ModelAdmin):
     list_display = (
         "created_at",
         "status_label",
@@ -131,6 +132,7 @@ class EmailLogAdmin(admin.ModelAdmin):
     show_facets = admin.ShowFacets.NEVER
     paginator = EstimatedCountPaginator
     actions_on_bottom = False
+    actions = [resend_selected]
     view_on_site = False
 
     fieldsets_message = (
@@ -212,6 +214,10 @@ class EmailLogAdmin(admin.ModelAdmin):
     def has_change_permission(self, request, obj=None) -> bool:
         return False
 
+    def has_resend_permission(self, request) -> bool:
+        # Queues a new row: the model's add permission (superusers have it).
+        return request.user.has_perm("django_ses_query.add_emaillog")
+
     # The list.
 
     def get_changelist(self, request, **kwargs):
@@ -228,8 +234,11 @@ class EmailLogAdmin(admin.ModelAdmin):
     def get_fieldsets(self, request, obj=None):
         if obj is not None and (obj.status == EmailLog.Status.FAILED or obj.error_code):
             # The error first: it is what one opens a failed row for.
-            return [self.fieldsets_message, self.fieldsets_error, self.fieldsets_ses, self.fieldsets_body]
-        return [self.fieldsets_message, self.fieldsets_ses, self.fieldsets_body]
+            return [
+                self.fieldsets_message, self.fieldsets_error, self.fieldsets_ses, self.fieldsets_body,
+                *self.queue_fieldsets(obj),
+            ]
+        return [self.fieldsets_message, self.fieldsets_ses, self.fieldsets_body, *self.queue_fieldsets(obj)]
 
     # Columns and read-only fields. format_html escapes every value.
 

@@ -236,3 +236,12 @@ class EmailBackend(BaseEmailBackend):
                 logger.exception("Sending %r failed unexpectedly.", str(message.subject or ""))
             else:
                 self._finish(message, request, response)
+
+
+def __getattr__(name: str):
+    # QueuedEmailBackend lives in queued/ (imported on first use).
+    if name == "QueuedEmailBackend":
+        from .queued.backend import QueuedEmailBackend
+
+        return QueuedEmailBackend
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

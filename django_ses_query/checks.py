@@ -15,6 +15,7 @@ from .credentials.chain import startup_problem
 from .events import checks as _events_checks  # noqa: F401  Registers E006.
 
 BACKEND_PATH = "django_ses_query.backend.EmailBackend"
+BACKEND_PATHS = (BACKEND_PATH, "django_ses_query.backend.QueuedEmailBackend")
 
 
 def _is_loopback(host: str) -> bool:
@@ -33,7 +34,7 @@ def _email_backend_is_this_one() -> bool:
     with warnings.catch_warnings():
         # Django 6.1 deprecates the setting; reading it here is not a use.
         warnings.simplefilter("ignore")
-        return getattr(settings, "EMAIL_BACKEND", None) == BACKEND_PATH
+        return getattr(settings, "EMAIL_BACKEND", None) in BACKEND_PATHS
 
 
 def _configurations():
@@ -47,7 +48,7 @@ def _configurations():
     entries = []
     mailers = getattr(settings, "MAILERS", None) or {}
     for alias, entry in mailers.items():
-        if isinstance(entry, dict) and entry.get("BACKEND") == BACKEND_PATH:
+        if isinstance(entry, dict) and entry.get("BACKEND") in BACKEND_PATHS:
             entries.append((f"MAILERS[{alias!r}]", dict(entry.get("OPTIONS") or {})))
     if hasattr(settings, "SES_QUERY") or entries or _email_backend_is_this_one():
         yield "SES_QUERY", {}

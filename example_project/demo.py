@@ -11,7 +11,9 @@
     With ``SES_DEMO_*`` in the environment: a fresh SQLite database,
     ``migrate``, ``check``, four messages through Django's mail API (three
     that SES accepts, one it rejects), the send log as a table, a comparison
-    with what moto recorded, and the ``admin``/``admin`` superuser. Exits 1
+    with what moto recorded; then queued sending: three messages queued
+    through ``QueuedEmailBackend``, a ``db_worker`` process that sends them,
+    the rows before and after; and the ``admin``/``admin`` superuser. Exits 1
     when anything is not as expected.
 """
 
@@ -300,6 +302,9 @@ def run_demo() -> int:
     for label, passed in checks:
         print(f"  [{'ok' if passed else 'FAIL'}] {label}")
 
+    queued_checks = _queued_demo(endpoint_url, _table)
+    checks += queued_checks
+
     # The admin's login.
     User = get_user_model()
     admin, _ = User.objects.get_or_create(
@@ -317,6 +322,74 @@ def run_demo() -> int:
         f"-> {'OK' if ok else 'FAILED'}"
     )
     return 0 if ok else 1
+
+
+QUEUED_COUNT = 3
+
+
+def _queued_demo(endpoint_url: str, table) -> list[tuple[str, bool]]:
+    """Queued sending: queue messages (no network), show the rows queued,
+    run one database worker process until the queue is empty, show them sent."""
+    import subprocess
+
+    from django.core import mail
+    from django.db.models import Count
+
+    from django_ses_query.backend import QueuedEmailBackend
+    from django_ses_query.models import EmailLog
+
+    print("\nQueued sending (django_ses_query.backend.QueuedEmailBackend, django-tasks-db):")
+    before = {action: len(messages) for action, messages in _moto_recorded(endpoint_url).items()}
+    messages = [
+        mail.EmailMessage(
+            f"Queued message {number} from the demo",
+            "This one waited in the queue; a worker process signed and sent it.\n",
+            SENDER,
+            [f"queued{number}@example.net"],
+        )
+        for number in range(1, QUEUED_COUNT + 1)
+    ]
+    started = time.perf_counter()
+    count = QueuedEmailBackend().send_messages(messages)
+    took = (time.perf_counter() - started) * 1000
+    print(f"  send_messages() queued {count} messages in {took:.1f} ms (nothing sent yet)")
+    ids = [message.ses_log.pk for message in messages]
+
+    def show(when: str) -> list:
+        rows = list(EmailLog.objects.filter(pk__in=ids).order_by("pk"))
+        print(f"  {when}:")
+        print(table(["#", "status", "SES MessageId", "to", "subject"], [
+            [str(row.pk), row.status, row.message_id or "-", ", ".join(row.to), row.subject] for row in rows
+        ]))
+        return rows
+
+    queued = show("the rows, before any worker")
+    print("  Starting a worker: manage.py db_worker --batch (it exits once the queue is empty)")
+    worker = subprocess.run(
+        [sys.executable, str(HERE / "manage.py"), "db_worker", "--batch", "--interval", "0",
+         "--no-startup-delay", "--no-reload", "--verbosity", "0"],
+        cwd=HERE, timeout=300,
+    )
+    sent = show("the rows, after the worker")
+    recorded = _moto_recorded(endpoint_url)
+    moto_new = len(recorded["SendEmail"]) - before["SendEmail"]
+    moto_new_ids = set(m["id"] for m in recorded["SendEmail"]) - set(
+        log.message_id for log in EmailLog.objects.exclude(pk__in=ids)
+    )
+    counts = dict(EmailLog.objects.filter(pk__in=ids).order_by().values_list("status").annotate(Count("pk")))
+    checks = [
+        (f"{QUEUED_COUNT} queued, nothing sent while queuing", [r.status for r in queued] == ["queued"] * QUEUED_COUNT),
+        ("the worker exited cleanly", worker.returncode == 0),
+        (f"{QUEUED_COUNT} queued rows now sent", counts == {"sent": QUEUED_COUNT}),
+        (
+            f"moto recorded {QUEUED_COUNT} more messages, with the logged MessageIds",
+            moto_new == QUEUED_COUNT and moto_new_ids == {r.message_id for r in sent},
+        ),
+    ]
+    print()
+    for label, passed in checks:
+        print(f"  [{'ok' if passed else 'FAIL'}] {label}")
+    return checks
 
 
 def main(argv: list[str] | None = None) -> int:

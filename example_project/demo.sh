@@ -18,6 +18,8 @@ PYTHON="${DEMO_PYTHON:-python3}"
 VENV="${DEMO_VENV:-$HERE/.venv}"
 PORT="${DEMO_PORT:-8000}"
 MOTO_REQUIREMENT="moto[server]==5.2.5"
+TASKS_DB_REQUIREMENT="django-tasks-db>=0.13"
+TASKS_BACKPORT_REQUIREMENT="django-tasks>=0.12"
 export PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONUNBUFFERED=1
 
 serve=0
@@ -79,7 +81,11 @@ pip_install() {
 }
 # The repository itself (not editable: what a user installs, package data
 # included), reinstalled each run so it is the tree as it is now.
-pip_install "$MOTO_REQUIREMENT" "$ROOT[events]"
+pip_install "$MOTO_REQUIREMENT" "$ROOT[events]" "$TASKS_DB_REQUIREMENT"
+# Queued sending on Django 5.2: the tasks framework's backport.
+if ! "$VPY" -c 'import django, sys; sys.exit(django.VERSION < (6, 0))'; then
+  pip_install "$TASKS_BACKPORT_REQUIREMENT"
+fi
 pip_install --no-deps --force-reinstall "$ROOT"
 "$VPY" -c 'import django, django_ses_query, moto
 print(f"Installed: Django {django.get_version()}, django-ses-query {django_ses_query.__version__}, moto {moto.__version__}")'

@@ -90,3 +90,15 @@ SES_QUERY = {
     "ENDPOINT_URL": "http://127.0.0.1:9/",
     "MAX_RETRIES": 0,
 }
+
+# Queued sending: Django's tasks framework (the django-tasks backport before
+# Django 6.0), immediate by default; "db" is django-tasks-db, whose worker
+# processes tests/test_queued_workers.py starts.
+import django  # noqa: E402
+
+_tasks = "django.tasks" if django.VERSION >= (6, 0) else "django_tasks"
+INSTALLED_APPS += [*([_tasks] if django.VERSION < (6, 0) else []), "django_tasks_db"]
+TASKS = {
+    "default": {"BACKEND": f"{_tasks}.backends.immediate.ImmediateBackend"},
+    "db": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default", "mail"]},
+}

@@ -1,0 +1,57 @@
+"""Django settings for bench_queued.py (and its worker processes): SQLite
+file or PostgreSQL (``BENCH_DB``: a path or a postgresql:// URL), the SES
+endpoint at ``BENCH_ENDPOINT``, django-tasks-db as the "default" task backend."""
+
+import os
+from urllib.parse import urlsplit
+
+import django
+
+SECRET_KEY = "benchmark-only"
+USE_TZ = True
+_tasks = "django.tasks" if django.VERSION >= (6, 0) else "django_tasks"
+INSTALLED_APPS = [
+    "django.contrib.contenttypes",
+    "django.contrib.auth",
+    *([_tasks] if django.VERSION < (6, 0) else []),
+    "django_tasks_db",
+    "django_ses_query",
+]
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# Workers keep their connection (close_old_connections() runs between tasks).
+CONN_MAX_AGE = None
+
+_db = os.environ["BENCH_DB"]
+if _db.startswith("postgresql://"):
+    _url = urlsplit(_db)
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": _url.path.lstrip("/"),
+            "USER": _url.username or "",
+            "PASSWORD": _url.password or "",
+            "HOST": _url.hostname or "",
+            "PORT": str(_url.port or ""),
+        }
+    }
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": _db,
+            "OPTIONS": {
+                "timeout": 60,
+                "transaction_mode": "IMMEDIATE",
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL",
+            },
+        }
+    }
+
+SES_QUERY = {
+    "ACCESS_KEY_ID": "AKIDBENCHMARKEXAMPLE",
+    "SECRET_ACCESS_KEY": "bench/secret/not-a-real-key/EXAMPLEKEY0000",
+    "ENDPOINT_URL": os.environ.get("BENCH_ENDPOINT", "http://127.0.0.1:9/"),
+    "MAX_RETRIES": 0,
+}
+EMAIL_BACKEND = os.environ.get("BENCH_EMAIL_BACKEND", "django_ses_query.backend.QueuedEmailBackend")

@@ -1,0 +1,82 @@
+"""The queued email backend: ``send_messages()`` never touches the network."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured
+
+from ..backend import EmailBackend
+from ..conf import OPTION_NAMES, SECRET_OPTIONS
+from ..exceptions import SESError
+from .enqueue import queue, row_fields
+
+logger = logging.getLogger("django_ses_query")
+
+
+class QueuedEmailBackend(EmailBackend):
+    """Validates and builds each request now, writes it as a ``queued`` send
+    log row in the caller's transaction, and enqueues a task per row once
+    that commits. A worker signs and sends it (see ``queued/worker.py``).
+
+    Options are :class:`~django_ses_query.backend.EmailBackend`'s. The worker
+    finds them again by the ``MAILERS`` alias, or gets the non-secret ones in
+    the task: a secret given as an option outside ``MAILERS`` is refused,
+    since it would be stored in the task queue.
+    """
+
+    def __init__(self, fail_silently: bool = False, *, alias: str | None = None, **kwargs: Any):
+        options = {name: value for name, value in kwargs.items() if name in OPTION_NAMES}
+        super().__init__(fail_silently, alias=alias, **kwargs)
+        if self.alias is not None:
+            self.task_kwargs: dict[str, Any] = {"mailer": self.alias}
+        else:
+            secrets = sorted(name.upper() for name in options if name in SECRET_OPTIONS)
+            if secrets:
+                raise ImproperlyConfigured(
+                    f"QueuedEmailBackend cannot pass {', '.join(secrets)} to its workers: the task "
+                    "would store it. Set it in SES_QUERY (or a MAILERS entry's OPTIONS) instead."
+                )
+            self.task_kwargs = {"options": options} if options else {}
+
+    def open(self) -> bool:
+        return False  # Nothing to connect to: the workers send.
+
+    def close(self) -> None:
+        pass
+
+    def send_messages(self, email_messages) -> int:
+        """Queue the messages; return how many were queued.
+
+        Validation errors raise (or are logged, with ``fail_silently``) as
+        with the direct backend, after the messages before them were queued.
+        """
+        messages = [m for m in email_messages if m.recipients()]
+        if not messages:
+            return 0
+        from ..models import EmailLog
+
+        queued = []
+        first_error: SESError | None = None
+        for message in messages:
+            message.ses_message_id = None
+            message.ses_log = None
+            if first_error is not None:
+                continue  # Not attempted, as with the direct backend.
+            try:
+                request = self._prepare(message)
+            except SESError as error:
+                self._finish(message, None, error=error)
+                if not self.fail_silently:
+                    first_error = error
+                continue
+            if request is not None:
+                queued.append((message, EmailLog(**row_fields(self.config, request))))
+        if queued:
+            queue(self.config, [row for _, row in queued], self.task_kwargs)
+            for message, row in queued:
+                message.ses_log = row
+        if first_error is not None:
+            raise first_error
+        return len(queued)

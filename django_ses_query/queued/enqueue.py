@@ -1,0 +1,169 @@
+"""The queue row and its task.
+
+A queued message is one :class:`~django_ses_query.models.EmailLog` row with
+status ``queued`` that holds the unsigned, form-encoded Query request (never
+a signature: signatures expire after five minutes, a queue may wait longer).
+The task carries the row's id only, plus which settings to send with.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import nullcontext
+from collections.abc import Iterable
+from functools import partial
+
+from django.core.signals import setting_changed
+from django.db import connections, transaction
+from django.dispatch import receiver
+
+from ..conf import Config, settings_dict
+from ..params import SendRequest
+
+logger = logging.getLogger("django_ses_query")
+
+DEFAULT_TASK_BACKEND = "default"
+
+
+def decorator_backend() -> str:
+    """The task backend ``@task`` is declared with (each enqueue picks its
+    own with ``using()``): ``SES_QUERY["TASK_BACKEND"]``, else "default"."""
+    value = settings_dict().get("TASK_BACKEND")
+    return value if isinstance(value, str) and value else DEFAULT_TASK_BACKEND
+
+
+def row_fields(config: Config, request: SendRequest) -> dict:
+    """A queued row's fields: what the direct backend's log row records,
+    and the request the worker will sign."""
+    from ..models import EmailLog
+
+    fields = dict(
+        status=EmailLog.Status.QUEUED,
+        action=request.action,
+        from_email=request.from_email,
+        to=request.to,
+        cc=request.cc,
+        bcc=request.bcc,
+        reply_to=request.reply_to,
+        subject=request.subject,
+        size_bytes=request.size_bytes,
+        configuration_set=request.configuration_set or "",
+        tags=request.tags,
+        region=config.region or "",
+        request_body=request.body.decode("ascii"),
+    )
+    if config.log_body:
+        fields.update(text_body=request.text_body or "", html_body=request.html_body or "")
+    return fields
+
+
+def queue(config: Config, rows: list, task_kwargs: dict) -> list:
+    """Insert the unsaved ``rows`` on ``LOG_DATABASE`` in the caller's
+    transaction there (a savepoint if one is open), and enqueue their tasks
+    for when it commits; return the rows, saved.
+
+    A task backend that keeps its tasks in that same database
+    (django-tasks-db) gets them in the same transaction: rows and tasks
+    commit, or roll back, together. Any other backend (RQ, Celery...) gets
+    them from ``transaction.on_commit``.
+    """
+    from ..models import EmailLog
+
+    database = config.log_database
+    with transaction.atomic(using=database):
+        if connections[database].features.can_return_rows_from_bulk_insert:
+            EmailLog.objects.using(database).bulk_create(rows)
+        else:
+            for row in rows:
+                row.save(using=database, force_insert=True)
+        ids = [row.pk for row in rows]
+        if _tasks_stored_in(config, database):
+            _enqueue(config, ids, task_kwargs)
+        else:
+            transaction.on_commit(partial(enqueue_now, config, ids, task_kwargs), using=database)
+    return rows
+
+
+_stored_in: dict[tuple, bool] = {}
+
+
+@receiver(setting_changed)
+def _forget_task_backends(setting, **kwargs) -> None:
+    if setting in ("TASKS", "DATABASES", "DATABASE_ROUTERS"):
+        _stored_in.clear()
+        _tasks.clear()
+
+
+def _tasks_stored_in(config: Config, database: str) -> bool:
+    """Whether the task backend of ``config`` writes its tasks to
+    ``database``. Raises (at send time, not in an on_commit hook) when
+    TASK_BACKEND, TASK_QUEUE or TASK_PRIORITY is not valid for it."""
+    key = (config.task_backend, config.task_queue, config.task_priority, database)
+    if key not in _stored_in:
+        backend = task_for(config).get_backend()
+        try:
+            from django_tasks_db import DatabaseBackend
+        except ImportError:
+            DatabaseBackend = None
+        stored = False
+        if DatabaseBackend is not None and isinstance(backend, DatabaseBackend):
+            from django.db import router
+            from django_tasks_db.models import DBTaskResult
+
+            stored = router.db_for_write(DBTaskResult) == database
+        _stored_in[key] = stored
+    return _stored_in[key]
+
+
+_tasks: dict[tuple, object] = {}
+
+
+def task_for(config: Config):
+    """``send_queued_email`` with the backend, queue and priority of ``config``."""
+    key = (config.task_backend, config.task_queue, config.task_priority)
+    task = _tasks.get(key)
+    if task is None:
+        from ..tasks import send_queued_email
+
+        changes = {"backend": config.task_backend, "queue_name": config.task_queue}
+        if config.task_priority is not None:
+            changes["priority"] = config.task_priority
+        task = _tasks[key] = send_queued_email.using(**changes)
+    return task
+
+
+def enqueue_now(config: Config, row_ids: Iterable[int], task_kwargs: dict) -> int:
+    """Enqueue one task per row; return how many were enqueued.
+
+    A failure is logged, not raised: the rows were committed, so they stay
+    ``queued`` and ``ses_queue --recover-stale`` enqueues them again."""
+    row_ids = list(row_ids)
+    if not row_ids:
+        return 0
+    try:
+        # One transaction for a batch when the task backend stores its tasks
+        # in the same database (django-tasks-db). Not otherwise: an immediate
+        # backend runs the task (and its HTTP request) right here.
+        database = config.log_database
+        batch = transaction.atomic(using=database) if _tasks_stored_in(config, database) else nullcontext()
+        with batch:
+            _enqueue(config, row_ids, task_kwargs)
+    except Exception:
+        logger.exception(
+            "Could not enqueue the task for %d queued message(s) (rows %s); they stay "
+            "queued until `manage.py ses_queue --recover-stale` enqueues them again.",
+            len(row_ids), _ids(row_ids),
+        )
+        return 0
+    return len(row_ids)
+
+
+def _enqueue(config: Config, row_ids: list[int], task_kwargs: dict) -> None:
+    send = task_for(config)
+    for row_id in row_ids:
+        send.enqueue(row_id, **task_kwargs)
+
+
+def _ids(row_ids: list[int]) -> str:
+    shown = ", ".join(str(i) for i in row_ids[:10])
+    return shown + (f" and {len(row_ids) - 10} more" if len(row_ids) > 10 else "")
