@@ -15,12 +15,12 @@ from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
 # The drawing area, in SVG user units (the SVG scales to its box).
-WIDTH = 600
-HEIGHT = 240
-LEFT = 44  # room for the y labels
+WIDTH = 440
+HEIGHT = 220
+LEFT = 40  # room for the y labels
 RIGHT = 8
 TOP = 10
-BOTTOM = 26  # room for the x labels
+BOTTOM = 24  # room for the x labels
 
 
 def nice_ceiling(value: int) -> int:

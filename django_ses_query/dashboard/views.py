@@ -7,9 +7,11 @@ else falls back to the default window.
 
 from __future__ import annotations
 
+import functools
 from urllib.parse import urlencode
 
 from django.core.exceptions import PermissionDenied
+from django.template.loader import get_template
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -34,6 +36,14 @@ OUTCOME_LABELS = {
     "bounced": gettext_lazy("bounced"),
     "complained": gettext_lazy("complained"),
 }
+
+
+@functools.cache
+def breadcrumbs_as_list() -> bool:
+    """Whether this Django's admin writes breadcrumbs as ``<ol>`` (newer
+    versions) rather than a ``<div>``: the page follows suit."""
+    template = get_template("admin/base.html")
+    return '<ol class="breadcrumbs">' in getattr(getattr(template, "template", None), "source", "")
 
 
 def dashboard_view(model_admin):
@@ -99,6 +109,7 @@ def dashboard_view(model_admin):
             "quota": get_quota(),
             "quota_cache_minutes": CACHE_SECONDS // 60,
             "changelist_url": changelist,
+            "breadcrumbs_as_list": breadcrumbs_as_list(),
         }
         return TemplateResponse(request, "admin/django_ses_query/dashboard.html", context)
 
