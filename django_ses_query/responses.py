@@ -62,6 +62,9 @@ class Result:
     request_id: str | None
     values: dict[str, str] = field(default_factory=dict)
     members: list[dict[str, str]] = field(default_factory=list)
+    #: The ``<{Action}Result>`` element, for answers with nested maps
+    #: (see :mod:`.attributes`).
+    node: Element | None = field(default=None, repr=False, compare=False)
 
     @property
     def message_id(self) -> str | None:
@@ -184,6 +187,7 @@ def parse_result(action: str, body: bytes, http_status: int = 200) -> Result:
     metadata = _child(root, "ResponseMetadata")
     result.request_id = _text(metadata, "RequestId") or None
     node = _child(root, f"{action}Result")
+    result.node = node
     if node is not None:
         for child in node:
             if len(child):
