@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from html import unescape
 
+import django
 import pytest
 from django.contrib.auth.models import Permission
 from django.urls import reverse
@@ -172,6 +173,23 @@ def test_quota_unreachable(admin_client, settings):
     assert response.status_code == 200
     assert "ConnectionRefused" in text(response.content) or "connection" in text(response.content).lower()
     assert "The quota could not be read from SES" in text(response.content)
+
+
+@pytest.mark.skipif(django.VERSION < (6, 1), reason="MAILERS is Django 6.1's")
+def test_quota_with_the_mailers_entry(admin_client, fake_ses, settings):
+    """The quota is read with the MAILERS entry's OPTIONS (Django 6.1)."""
+    settings.SES_QUERY = {**settings.SES_QUERY, "ENDPOINT_URL": "http://127.0.0.1:9/"}
+    settings.MAILERS = {
+        "other": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"},
+        "default": {
+            "BACKEND": "django_ses_query.backend.EmailBackend",
+            "OPTIONS": {"endpoint_url": fake_ses.endpoint_url, "region": "eu-west-1"},
+        },
+    }
+    page = text(admin_client.get(DASHBOARD).content)
+    assert "127 of 200 sent in the last 24 hours" in page
+    assert "Region eu-west-1" in page
+    assert "eu-west-1/ses/aws4_request" in fake_ses.requests[0].headers["Authorization"]
 
 
 def test_needs_view_permission(client, django_user_model, fake_ses):

@@ -20,6 +20,7 @@ CACHE_SECONDS = 300
 FAILURE_CACHE_SECONDS = 60
 #: The dashboard never waits long for SES: one attempt, a short timeout.
 TIMEOUT = 5.0
+BACKEND_PATH = "django_ses_query.backend.EmailBackend"
 
 _lock = threading.Lock()
 _cache: dict[tuple[str, str], tuple[float, Quota]] = {}
@@ -52,14 +53,36 @@ class Quota:
         return self.max_24_hour_send == 200 and self.max_send_rate == 1
 
 
+def dashboard_config():
+    """The settings the quota is read with: on Django 6.1, the ``OPTIONS`` of
+    the ``MAILERS`` entry that uses this backend (``"default"`` first) over
+    ``SES_QUERY``; otherwise ``SES_QUERY``. One attempt, a short timeout."""
+    import django
+    from django.conf import settings
+
+    from ..conf import OPTION_NAMES, get_config
+
+    options = {}
+    mailers = (getattr(settings, "MAILERS", None) or {}) if django.VERSION >= (6, 1) else {}
+    if isinstance(mailers, dict):
+        aliases = sorted(mailers, key=lambda alias: alias != "default")
+        for alias in aliases:
+            entry = mailers[alias]
+            if isinstance(entry, dict) and entry.get("BACKEND") == BACKEND_PATH:
+                options = {
+                    key: value for key, value in (entry.get("OPTIONS") or {}).items() if key in OPTION_NAMES
+                }
+                break
+    return get_config(**{**options, "max_retries": 0, "timeout": TIMEOUT})
+
+
 def get_quota(config=None) -> Quota:
-    """The cached quota for ``config`` (default: ``SES_QUERY``)."""
+    """The cached quota for ``config`` (default: :func:`dashboard_config`)."""
     from ..client import SESClient
-    from ..conf import get_config
     from ..exceptions import SESError
 
     try:
-        config = config or get_config(max_retries=0, timeout=TIMEOUT)
+        config = config or dashboard_config()
     except ImproperlyConfigured as error:
         return Quota(timezone.now(), error=str(error))
     client = SESClient(config)
