@@ -148,7 +148,7 @@ def _per_day(queryset, column: str) -> dict[tuple[datetime.date, str], int]:
         queryset.order_by()
         .annotate(day=day)
         .values_list("day", column)
-        .annotate(n=Count("pk"))
+        .annotate(n=Count("*"))
     )
     counts: dict[tuple[datetime.date, str], int] = {}
     for when, value, n in rows:
@@ -186,7 +186,7 @@ def figures(days: int = DEFAULT_WINDOW, *, using: str | None = None) -> Figures:
         )
         .order_by()
         .values_list("event_type", "bounce_type", "bounce_subtype", "feedback_type")
-        .annotate(n=Count("pk"))
+        .annotate(n=Count("*"))
         .order_by("-n", "event_type", "bounce_type", "bounce_subtype", "feedback_type")
     )[:TOP_REASONS]
     result.reasons = [Reason(*row) for row in reasons]
