@@ -107,7 +107,7 @@ def rate_gauge(percent: float | None, review: float, pause: float) -> SafeString
     level = "none" if percent is None else "pause" if percent >= pause else "review" if percent >= review else "ok"
     parts = [
         f'<svg class="sesq-gauge" viewBox="0 0 {width} {height}" role="img" '
-        f'aria-label="{escape(_percent(percent))}" xmlns="http://www.w3.org/2000/svg">',
+        f'aria-label="{escape(percent_text(percent))}" xmlns="http://www.w3.org/2000/svg">',
         f'<rect class="sesq-gauge-track" x="0" y="{bar_top}" width="{width}" height="{bar_height}"/>',
         f'<rect class="sesq-gauge-review" x="{x(review):.1f}" y="{bar_top}" width="{x(pause) - x(review):.1f}" height="{bar_height}"/>',
         f'<rect class="sesq-gauge-pause" x="{x(pause):.1f}" y="{bar_top}" width="{width - x(pause):.1f}" height="{bar_height}"/>',
@@ -121,13 +121,13 @@ def rate_gauge(percent: float | None, review: float, pause: float) -> SafeString
         parts.append(
             f'<line class="sesq-gauge-mark" x1="{x(value):.1f}" x2="{x(value):.1f}" y1="0" y2="{bar_top + bar_height + 4}"/>'
             f'<text class="sesq-axis" x="{x(value):.1f}" y="{height - 2}" text-anchor="middle">'
-            f"{escape(_percent(value))} {name}</text>"
+            f"{escape(percent_text(value))} {name}</text>"
         )
     parts.append("</svg>")
     return mark_safe("".join(parts))  # noqa: S308 (every text above is escaped)
 
 
-def _percent(value: float | None) -> str:
+def percent_text(value: float | None) -> str:
     if value is None:
         return "–"
     return f"{value:.2f} %" if value < 1 else f"{value:.1f} %"

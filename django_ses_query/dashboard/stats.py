@@ -4,7 +4,8 @@ Every query is bounded by ``created_at >= start of the window`` and grouped
 (``GROUP BY day, status`` and the like), so the database returns at most a
 few hundred rows whatever the size of the log; the ``(status, created_at)``,
 ``(outcome, created_at)`` and ``(event_type, created_at)`` indexes serve
-them. No body, header or JSON column is read.
+them (``COUNT(*)`` rather than ``COUNT(id)``, so PostgreSQL can answer from
+the index alone). No body, header or JSON column is read.
 
 Rates are per message: a message whose outcome (the worst over its
 recipients) is ``bounced`` counts once, over the messages sent in the window.

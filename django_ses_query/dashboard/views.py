@@ -76,7 +76,7 @@ def dashboard_view(model_admin):
                 {
                     "rate": rate,
                     "label": label,
-                    "shown": charts._percent(rate.percent),
+                    "shown": charts.percent_text(rate.percent),
                     "gauge": charts.rate_gauge(rate.percent, rate.review, rate.pause),
                     "link": log_link(outcome__exact=outcome),
                 }
