@@ -394,4 +394,8 @@ def run_all(client, settings) -> list[Finding]:
     set_findings, destinations = check_configuration_set(client, config.configuration_set)
     findings += check_notifications(client, used, config.event_topic_arns, destinations)
     findings += set_findings
+    findings.append(
+        Finding(INFO, "Sending", "Not tried: to prove ses:SendEmail and ses:SendRawEmail, run "
+                "manage.py ses_sendtestemail --simulate success (add --attach FILE for SendRawEmail).")
+    )
     return findings

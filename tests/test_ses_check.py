@@ -106,6 +106,8 @@ def test_everything_in_place(ses, settings):
     assert error is None, out
     assert finding(out, "OK", "Configuration set") == ["[OK     ] Configuration set: tracked exists (0 SNS event destinations). | "]
     assert "No problem found that stops sending (" in out
+    assert "[INFO   ] Sending: Not tried: to prove ses:SendEmail and ses:SendRawEmail, run manage.py ses_sendtestemail --simulate success" in out
+    assert ses.sent_messages() == []
 
 
 SES_NS = 'xmlns="http://ses.amazonaws.com/doc/2010-12-01/"'
