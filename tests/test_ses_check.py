@@ -88,6 +88,20 @@ def test_unverified_sender_exits_non_zero(ses, settings):
     assert error is not None
 
 
+@pytest.mark.django_db(databases=["default", "sendlog"])  # system checks
+def test_exit_status_as_manage_py(ses, settings, capsys):
+    from django.core.management import ManagementUtility
+
+    settings.DEFAULT_FROM_EMAIL = "nobody@unverified.example"
+    with pytest.raises(SystemExit) as exited:
+        ManagementUtility(["manage.py", "ses_check"]).execute()
+    captured = capsys.readouterr()
+    assert exited.value.code == 1
+    assert "[ERROR  ] Sender: DEFAULT_FROM_EMAIL nobody@unverified.example" in captured.out
+    assert "CommandError: Sending cannot work: 1 problem" in captured.err
+    assert "Traceback" not in captured.err
+
+
 def test_unverified_server_email_matters_only_with_admins(ses, settings):
     settings.SERVER_EMAIL = "root@localhost"
     out, error = check()
