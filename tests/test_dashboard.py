@@ -3,6 +3,7 @@ log, the quota from SES (and when SES cannot be asked), and the SVG charts."""
 
 from __future__ import annotations
 
+import datetime
 import re
 from html import unescape
 
@@ -219,8 +220,6 @@ def test_subjects_and_bodies_are_not_read(admin_client, fake_ses, django_assert_
 def test_chart_scale_and_escaping():
     assert [charts.nice_ceiling(n) for n in (0, 1, 3, 7, 10, 11, 45, 101)] == [1, 1, 5, 10, 10, 20, 50, 200]
     assert charts.ticks(50) == [0, 10, 20, 30, 40, 50]
-    import datetime
-
     day = datetime.date(2026, 1, 2)
     svg = charts.stacked_bars([day], [("x", "<b>label</b>")], {(day, "x"): 3}, title="<i>t</i>")
     assert "<b>" not in svg and "<i>" not in svg
@@ -232,3 +231,17 @@ def test_gauge_levels():
     assert "sesq-level-review" in charts.rate_gauge(5.0, 5, 10)
     assert "sesq-level-pause" in charts.rate_gauge(12.0, 5, 10)
     assert "sesq-gauge-value" not in charts.rate_gauge(None, 5, 10)
+
+
+def test_days_follow_the_current_time_zone(admin_client, fake_ses, settings):
+    """A message sent at 23:30 in New York counts on that New York day, not
+    on the next day (UTC)."""
+    settings.TIME_ZONE = "America/New_York"
+    from tests.dashboard_seed import at
+
+    row = log(2)
+    late = at(2, hour=23).replace(minute=30)
+    EmailLog.objects.filter(pk=row.pk).update(created_at=late)
+    html = admin_client.get(DASHBOARD).content.decode()
+    assert bar_titles(html, "sends") == [f"{late.date().isoformat()} sent: 1"]
+    assert late.astimezone(datetime.timezone.utc).date() != late.date()
