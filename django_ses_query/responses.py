@@ -204,6 +204,7 @@ def parse_result(action: str, body: bytes, http_status: int = 200) -> Result:
 def parse_send_result(action: str, body: bytes, http_status: int = 200) -> Result:
     """Like :func:`parse_result`, and insists on a MessageId."""
     result = parse_result(action, body, http_status)
+    result.node = None  # Sends need only the MessageId: hold no XML tree.
     if not result.message_id:
         raise SESResponseError(
             f"{action} succeeded (HTTP {http_status}) but the response has no MessageId; "
