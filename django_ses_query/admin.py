@@ -37,6 +37,11 @@ MESSAGE_ID_PATTERN = re.compile(
     re.IGNORECASE,
 )
 
+#: Lookups through the events that the dashboard links to.
+DASHBOARD_LOOKUPS = frozenset(
+    {"events__event_type", "events__bounce_type", "events__bounce_subtype", "events__feedback_type"}
+)
+
 #: Columns the list never shows, left out of its query.
 LIST_DEFERRED_FIELDS = ("text_body", "html_body", "error_message", "tags", "reply_to", "cc", "bcc")
 
@@ -222,6 +227,20 @@ class EmailLogAdmin(QueueAdminMixin, admin.ModelAdmin):
 
     def get_changelist(self, request, **kwargs):
         return EmailLogChangeList
+
+    def get_urls(self):
+        from django.urls import path
+
+        from .dashboard.views import URL_NAME, dashboard_view
+
+        dashboard = path("dashboard/", self.admin_site.admin_view(dashboard_view(self)), name=URL_NAME)
+        return [dashboard, *super().get_urls()]
+
+    def lookup_allowed(self, lookup, value, request=None):
+        # The dashboard's links to the messages with a bounce or complaint reason.
+        if lookup in DASHBOARD_LOOKUPS:
+            return True
+        return super().lookup_allowed(lookup, value, request)
 
     def get_search_results(self, request, queryset, search_term):
         term = search_term.strip()

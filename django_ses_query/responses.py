@@ -62,6 +62,9 @@ class Result:
     request_id: str | None
     values: dict[str, str] = field(default_factory=dict)
     members: list[dict[str, str]] = field(default_factory=list)
+    #: The ``<{Action}Result>`` element, for answers with nested maps
+    #: (see :mod:`.attributes`).
+    node: Element | None = field(default=None, repr=False, compare=False)
 
     @property
     def message_id(self) -> str | None:
@@ -184,6 +187,7 @@ def parse_result(action: str, body: bytes, http_status: int = 200) -> Result:
     metadata = _child(root, "ResponseMetadata")
     result.request_id = _text(metadata, "RequestId") or None
     node = _child(root, f"{action}Result")
+    result.node = node
     if node is not None:
         for child in node:
             if len(child):
@@ -200,6 +204,7 @@ def parse_result(action: str, body: bytes, http_status: int = 200) -> Result:
 def parse_send_result(action: str, body: bytes, http_status: int = 200) -> Result:
     """Like :func:`parse_result`, and insists on a MessageId."""
     result = parse_result(action, body, http_status)
+    result.node = None  # Sends need only the MessageId: hold no XML tree.
     if not result.message_id:
         raise SESResponseError(
             f"{action} succeeded (HTTP {http_status}) but the response has no MessageId; "

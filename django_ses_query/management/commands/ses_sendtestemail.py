@@ -23,6 +23,12 @@ from ._ses import add_using_argument, get_backend, one_line, ses_command_error
 #: Longer parameter values (RawMessage.Data) are cut to this many characters.
 MAX_VALUE_LENGTH = 76
 ABBREVIATED_PARAMETERS = frozenset({"RawMessage.Data"})
+#: SES's mailbox simulator: each address answers with one kind of event, and
+#: none counts against the account's bounce or complaint rates.
+SIMULATOR_ADDRESSES = {
+    kind: f"{kind}@simulator.amazonses.com"
+    for kind in ("success", "bounce", "complaint", "ooto", "suppressionlist")
+}
 
 
 def _addresses(setting_name: str) -> list[str]:
@@ -37,7 +43,7 @@ class Command(BaseCommand):
         "site admins or managers), and prints its SES MessageId and send log row."
     )
     missing_args_message = (
-        "You must specify some email recipients, or pass the --managers or --admins options."
+        "You must specify some email recipients, or pass the --managers, --admins or --simulate options."
     )
 
     def add_arguments(self, parser):
@@ -49,6 +55,11 @@ class Command(BaseCommand):
         parser.add_argument(
             "--admins", action="store_true",
             help="Send a test email to the addresses specified in settings.ADMINS.",
+        )
+        parser.add_argument(
+            "--simulate", action="append", default=[], choices=sorted(SIMULATOR_ADDRESSES),
+            help="Also send to SES's mailbox simulator address for this outcome (repeatable): "
+            "success, bounce, complaint, ooto (an out-of-office reply) or suppressionlist.",
         )
         add_using_argument(parser, "to send the test email through")
         parser.add_argument(
@@ -82,11 +93,12 @@ class Command(BaseCommand):
         subject = options["subject"] or f"Test email from {socket.gethostname()} on {timezone.now()}"
         from_email = options["from_email"]
         messages = []
-        if options["email"]:
+        recipients = [*options["email"], *(SIMULATOR_ADDRESSES[kind] for kind in dict.fromkeys(options["simulate"]))]
+        if recipients:
             messages.append(
                 self.message(
                     options, subject, options["body"] or "If you're reading this, it was successful.",
-                    from_email or settings.DEFAULT_FROM_EMAIL, options["email"],
+                    from_email or settings.DEFAULT_FROM_EMAIL, recipients,
                 )
             )
         for flag, setting_name, who in (("managers", "MANAGERS", "managers"), ("admins", "ADMINS", "admins")):
