@@ -10,7 +10,7 @@ from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 
-from .conf import OPTION_NAMES, get_config
+from .conf import OPTION_NAMES, get_config, unsafe_credential_names
 
 BACKEND_PATH = "django_ses_query.backend.EmailBackend"
 
@@ -81,6 +81,17 @@ def check_settings(app_configs=None, **kwargs):
                     "No AWS credentials for Amazon SES.",
                     hint="Set SES_QUERY['ACCESS_KEY_ID'] and SES_QUERY['SECRET_ACCESS_KEY'], "
                     "or the AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY environment variables.",
+                    obj=label,
+                    id="django_ses_query.E001",
+                )
+            )
+        elif unsafe_credential_names(credentials):
+            errors.append(
+                checks.Error(
+                    f"The AWS credentials ({config.credentials_provider.source}) hold whitespace or "
+                    f"a control character in {', '.join(unsafe_credential_names(credentials))}.",
+                    hint="Remove the trailing newline or spaces (values read from files often "
+                    "end with one).",
                     obj=label,
                     id="django_ses_query.E001",
                 )

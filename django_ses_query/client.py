@@ -37,12 +37,13 @@ from urllib.parse import urlsplit
 import requests
 import urllib3
 from requests.adapters import HTTPAdapter
+from django.views.decorators.debug import sensitive_variables
 from requests.utils import get_environ_proxies
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from . import __version__, query
-from .conf import Config
+from .conf import Config, unsafe_credential_names
 from .exceptions import (
     SESConfigurationError,
     SESError,
@@ -348,8 +349,10 @@ class SESClient:
             self.session.close()
             self.session = None
 
-    # Calls.
+    # Calls. Their frames hold credentials and signed headers: hidden from
+    # Django's error reports (technical 500 page, AdminEmailHandler).
 
+    @sensitive_variables()
     def credentials(self):
         credentials = self.credentials_provider.get_credentials()
         if credentials is None or not credentials.access_key_id or not credentials.secret_access_key:
@@ -359,8 +362,18 @@ class SESClient:
                 "AWS_SECRET_ACCESS_KEY environment variables.",
                 code="MissingCredentials",
             )
+        unsafe = unsafe_credential_names(credentials)
+        if unsafe:
+            # HTTP would refuse the header; never quote the value.
+            raise SESConfigurationError(
+                f"The AWS credentials ({self.credentials_provider.source}) hold whitespace or a "
+                f"control character in {', '.join(unsafe)} (a trailing newline from a file?); "
+                "nothing was sent.",
+                code="InvalidCredentials",
+            )
         return credentials
 
+    @sensitive_variables()
     def signed_headers(self, body: bytes, credentials=None) -> dict[str, str]:
         return sign(
             method="POST",
@@ -372,8 +385,18 @@ class SESClient:
             service="ses",
         )
 
+    @sensitive_variables()
     def _post_once(self, action: str, body: bytes) -> Result:
-        headers = self.signed_headers(body)
+        credentials = self.credentials()
+        try:
+            return self._post_signed(action, body, credentials)
+        except SESError as error:
+            # SES's own messages may quote them (SignatureDoesNotMatch).
+            raise error.hide(credentials.secret_access_key, credentials.session_token)
+
+    @sensitive_variables()
+    def _post_signed(self, action: str, body: bytes, credentials) -> Result:
+        headers = self.signed_headers(body, credentials)
         session = self.session
         if session is None:
             raise RuntimeError("SESClient.open() must be called before sending.")
@@ -385,8 +408,17 @@ class SESClient:
                 self.endpoint_url, data=body, headers=headers, timeout=self.config.timeout,
                 allow_redirects=False, stream=True,
             )
-        except requests.RequestException as error:
-            raise _transport_error(error, getattr(_wire, "state", None)) from error
+        except (requests.RequestException, ValueError) as error:
+            state = getattr(_wire, "state", None)
+            if isinstance(error, ValueError) and state != WRITTEN:
+                # requests or http.client refused a header value or the URL
+                # before writing anything; their text quotes the value.
+                raise SESConfigurationError(
+                    f"HTTP refused the request before sending it ({type(error).__name__}: a header "
+                    "value or the endpoint URL it does not allow); nothing was sent.",
+                    code="InvalidRequest",
+                ) from None
+            raise _transport_error(error, state) from error
         finally:
             state = _wire.state
             _wire.state = None

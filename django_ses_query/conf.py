@@ -204,6 +204,21 @@ def _has_unsafe_characters(value: str) -> bool:
     return any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in value)
 
 
+def unsafe_credential_names(credentials) -> list[str]:
+    """Which of the credentials' values (from any source: settings, the
+    environment, a file) hold whitespace or a control character, e.g. a
+    trailing newline: their names, never their values."""
+    return [
+        name
+        for name, value in (
+            ("AWS_ACCESS_KEY_ID", credentials.access_key_id),
+            ("AWS_SECRET_ACCESS_KEY", credentials.secret_access_key),
+            ("AWS_SESSION_TOKEN", credentials.session_token),
+        )
+        if value and _has_unsafe_characters(value)
+    ]
+
+
 #: Lower-case option names: the ``SES_QUERY`` keys, and the backend's
 #: keyword arguments.
 OPTION_NAMES = frozenset(f.name for f in fields(Config))

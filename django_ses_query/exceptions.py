@@ -7,6 +7,8 @@ Every error is an :class:`SESError`. Each carries what an operator needs:
 
 from __future__ import annotations
 
+from .redaction import redact
+
 
 class SESError(Exception):
     """An error sending through, or talking to, Amazon SES."""
@@ -23,6 +25,9 @@ class SESError(Exception):
         http_status: int | None = None,
         error_type: str | None = None,
     ) -> None:
+        # Messages quote text from outside (SES, requests): never a
+        # signature or a session token.
+        message = redact(message)
         self.message = message
         self.code = code or self.default_code
         self.request_id = request_id
@@ -46,6 +51,13 @@ class SESError(Exception):
             f"{type(self).__name__}(code={self.code!r}, message={self.message!r}, "
             f"http_status={self.http_status!r}, request_id={self.request_id!r})"
         )
+
+    def hide(self, *secrets: str | None) -> SESError:
+        """Take these values (the secret key, the session token) out of the
+        message; return the error."""
+        self.message = redact(self.message, secrets)
+        self.args = (self.message,)
+        return self
 
     #: Whether sending the same request again may succeed (see retries).
     retryable = False
