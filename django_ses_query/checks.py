@@ -10,7 +10,7 @@ from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 
-from .conf import OPTION_NAMES, get_config, unsafe_credential_names
+from .conf import OPTION_NAMES, endpoint_url_problem, get_config, unsafe_credential_names
 
 BACKEND_PATH = "django_ses_query.backend.EmailBackend"
 
@@ -96,12 +96,13 @@ def check_settings(app_configs=None, **kwargs):
                     id="django_ses_query.E001",
                 )
             )
-        url = urlsplit(config.endpoint_url)
-        host = url.hostname or ""
-        if url.scheme not in ("http", "https") or not host:
+        problem = endpoint_url_problem(config.endpoint_url)
+        url = urlsplit(config.endpoint_url) if problem is None else None
+        host = (url.hostname or "") if url else ""
+        if problem is not None:
             errors.append(
                 checks.Error(
-                    f"ENDPOINT_URL {config.endpoint_url!r} is not an http(s) URL.",
+                    f"ENDPOINT_URL {config.endpoint_url!r} {problem}.",
                     obj=label,
                     id="django_ses_query.E004",
                 )

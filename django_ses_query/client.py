@@ -43,7 +43,7 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from . import __version__, query
-from .conf import Config, unsafe_credential_names
+from .conf import Config, endpoint_url_problem, unsafe_credential_names
 from .exceptions import (
     SESConfigurationError,
     SESError,
@@ -314,6 +314,8 @@ class SESClient:
     ) -> None:
         self.config = config
         self.endpoint_url = config.endpoint_url.rstrip("/") + "/"
+        #: Found at startup by check E004; raised at send time.
+        self.endpoint_problem = endpoint_url_problem(config.endpoint_url)
         # One provider per client, asked at every signature, so providers
         # whose credentials expire can cache and refresh them.
         self.credentials_provider = config.credentials_provider
@@ -336,7 +338,8 @@ class SESClient:
         session.mount("https://", adapter)
         session.mount("http://", adapter)
         session.headers["User-Agent"] = USER_AGENT
-        session.proxies, session.verify = environment_settings(self.endpoint_url)
+        if self.endpoint_problem is None:  # Else no request is made.
+            session.proxies, session.verify = environment_settings(self.endpoint_url)
         # Read once per session above, instead of by requests on every call.
         # This also keeps requests from taking credentials for the endpoint's
         # host from ~/.netrc: they would replace the SigV4 Authorization.
@@ -375,6 +378,11 @@ class SESClient:
 
     @sensitive_variables()
     def signed_headers(self, body: bytes, credentials=None) -> dict[str, str]:
+        if self.endpoint_problem is not None:
+            raise SESConfigurationError(
+                f"ENDPOINT_URL {self.config.endpoint_url!r} {self.endpoint_problem}; nothing was sent.",
+                code="InvalidEndpoint",
+            )
         return sign(
             method="POST",
             url=self.endpoint_url,

@@ -195,3 +195,21 @@ def test_e003_values_of_the_wrong_type_or_with_a_newline(key, value):
     assert message.id == "django_ses_query.E003"
     assert key in message.msg
     assert "token-from-a-file" not in message.msg
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://email.us-east-1.amazonaws.com:99999",
+        "https://email.us-east-1.amazonaws.com:-1",
+        "https://email.us-east-1.amazonaws.com:port",
+        "https://émail.example.com",
+        "https://[::1",
+        "https://user:password@email.us-east-1.amazonaws.com",
+        "https://email.us-east-1.amazonaws.com/\n",
+    ],
+)
+def test_e004_a_url_that_cannot_be_used(url):
+    [message] = ours(SES_QUERY={**CREDENTIALS, "ENDPOINT_URL": url})
+    assert message.id == "django_ses_query.E004"
+    assert "ENDPOINT_URL" in message.msg

@@ -327,3 +327,31 @@ def test_whitespace_in_a_credential_setting_is_refused_without_showing_it(settin
     assert key in str(caught.value)
     assert "whitespace" in str(caught.value)
     assert value not in str(caught.value)
+
+
+# -- An endpoint that cannot be used: an error at send time, logged ---------------------
+
+
+@pytest.mark.parametrize(
+    "url", ["https://email.us-east-1.amazonaws.com:99999", "https://émail.example.com", "https://[::1"]
+)
+def test_a_bad_endpoint_is_a_configuration_error_at_send_time(settings, url, caplog):
+    settings.SES_QUERY = {**settings.SES_QUERY, "ENDPOINT_URL": url}
+    with pytest.raises(SESConfigurationError) as caught:
+        EmailBackend().send_messages([message()])
+    assert caught.value.code == "InvalidEndpoint"
+    assert "ENDPOINT_URL" in str(caught.value)
+    [row] = EmailLog.objects.all()
+    assert (row.status, row.error_code) == (EmailLog.Status.FAILED, "InvalidEndpoint")
+    assert "InvalidEndpoint" in caplog.text
+
+
+@pytest.mark.parametrize("quota", [False, True])
+def test_a_bad_endpoint_honours_fail_silently(settings, quota):
+    settings.SES_QUERY = {
+        **settings.SES_QUERY, "ENDPOINT_URL": "https://email.us-east-1.amazonaws.com:70000",
+        "SEND_RATE_FROM_QUOTA": quota,
+    }
+    backend = EmailBackend(fail_silently=True)
+    assert backend.send_messages([message(), message()]) == 0
+    assert [r.error_code for r in EmailLog.objects.all()] == ["InvalidEndpoint"] * 2
