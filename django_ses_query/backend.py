@@ -14,7 +14,7 @@ from django.core.mail.backends.base import BaseEmailBackend
 
 from .client import Response, SESClient
 from .conf import OPTION_NAMES, get_config
-from .exceptions import CancelSend, SESError
+from .exceptions import CancelSend, SESError, SESInterruptedError
 from .params import SendRequest, build_request
 from .sendlog import write_log
 from .signals import post_send, pre_send
@@ -166,6 +166,11 @@ class EmailBackend(BaseEmailBackend):
                 if not self.fail_silently:
                     raise
                 continue
+            except (KeyboardInterrupt, SystemExit) as interruption:
+                # Stopped after the request was written: SES may have sent it.
+                if getattr(interruption, "ses_outcome_unknown", False):
+                    self._finish(message, request, error=SESInterruptedError(interruption))
+                raise
             sent += self._finish(message, request, response)
         return sent
 

@@ -427,6 +427,10 @@ class SESClient:
                     code="InvalidRequest",
                 ) from None
             raise _transport_error(error, state) from error
+        except (KeyboardInterrupt, SystemExit) as interruption:
+            # A worker being stopped: the caller logs an unknown outcome.
+            interruption.ses_outcome_unknown = getattr(_wire, "state", None) == WRITTEN
+            raise
         finally:
             state = _wire.state
             _wire.state = None
@@ -435,6 +439,9 @@ class SESClient:
         except requests.RequestException as error:
             response.close()
             raise _transport_error(error, state, response.status_code) from error
+        except (KeyboardInterrupt, SystemExit) as interruption:
+            interruption.ses_outcome_unknown = 200 <= response.status_code < 300
+            raise
         if 200 <= response.status_code < 300:
             if action in SEND_ACTIONS:
                 return parse_send_result(action, content, response.status_code)

@@ -62,6 +62,12 @@ class SESError(Exception):
     #: Whether sending the same request again may succeed (see retries).
     retryable = False
 
+    @property
+    def may_have_been_sent(self) -> bool:
+        """True when SES may have accepted the message all the same: the
+        send log records the outcome as ``unknown``, not ``failed``."""
+        return False
+
 
 class SESConfigurationError(SESError):
     """The backend is misconfigured (no credentials, bad endpoint...)."""
@@ -129,12 +135,36 @@ class SESTransportError(SESError):
     def retryable(self) -> bool:  # type: ignore[override]
         return not self.sent
 
+    @property
+    def may_have_been_sent(self) -> bool:
+        return self.sent
+
 
 class SESResponseError(SESError):
     """SES's answer could not be understood (not XML, hostile XML, an HTML
     page from a proxy, a success without a MessageId...)."""
 
     default_code = "MalformedResponse"
+
+    @property
+    def may_have_been_sent(self) -> bool:
+        # A success (2xx) that could not be read, e.g. without a MessageId.
+        return self.http_status is not None and 200 <= self.http_status < 300
+
+
+class SESInterruptedError(SESTransportError):
+    """What the send log records for a send interrupted (``KeyboardInterrupt``,
+    ``SystemExit``: a worker being stopped) after its request was written.
+    Never raised: the interruption itself is re-raised."""
+
+    default_code = "Interrupted"
+
+    def __init__(self, interruption: BaseException) -> None:
+        super().__init__(
+            f"Interrupted ({type(interruption).__name__}) after the request was written; "
+            "the outcome is unknown (the message may have been sent).",
+            sent=True,
+        )
 
 
 class CancelSend(Exception):

@@ -70,7 +70,7 @@ def write_log(
         fields.update(text_body=str(message.body or ""))
     if error is not None:
         fields.update(
-            status=EmailLog.Status.FAILED,
+            status=EmailLog.Status.UNKNOWN if error.may_have_been_sent else EmailLog.Status.FAILED,
             error_code=error.code or "",
             error_message=error.message or str(error),
             http_status=error.http_status,
