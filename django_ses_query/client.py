@@ -50,7 +50,7 @@ from .exceptions import (
     SESQuotaExceededError,
     SESTransportError,
 )
-from .ratelimit import CacheRateLimiter, shared_bucket
+from .ratelimit import CacheRateLimiter, lowest_rate, shared_bucket
 from .responses import Result, parse_error, parse_result, parse_send_result
 from .signing import sign
 
@@ -540,7 +540,7 @@ class SESClient:
 
                 limiter = CacheRateLimiter(
                     caches[self.config.rate_limit_cache],
-                    rate,
+                    lowest_rate(key, rate),
                     f"{urlsplit(self.endpoint_url).netloc}:{key[1]}",
                 )
                 return limiter.acquire(recipients)

@@ -902,3 +902,45 @@ def test_unusable_rate_limit_cache_falls_back_to_the_process(make_client, settin
         client_module._cache_warned_at = monkey_warned
     assert len(ratelimit._buckets) == 1
     assert "limiting the rate in this process only" in caplog.text
+
+
+def test_backends_with_different_rates_share_one_balance(make_client, monkeypatch):
+    """Twelve sends alternating between a 2/s and a 2.5/s backend on one
+    account take about five seconds: the lowest rate, one balance."""
+    clock = {"now": 0.0}
+    sleeps = []
+
+    def sleep(seconds):
+        sleeps.append(seconds)
+        clock["now"] += seconds
+
+    class FakeBucket(ratelimit.TokenBucket):
+        def __init__(self, rate):
+            super().__init__(rate, clock=lambda: clock["now"], sleep=sleep)
+
+    monkeypatch.setattr(ratelimit, "TokenBucket", FakeBucket)
+    slow, fast = make_client(max_send_rate=2), make_client(max_send_rate=2.5)
+
+    waited = sum((fast if i % 2 else slow).wait_for_rate(1) for i in range(12))
+
+    assert waited == pytest.approx(5.0)
+    assert len(ratelimit._buckets) == 1
+
+
+def test_a_quota_rate_and_a_configured_rate_share_one_balance(make_client, fake_ses, monkeypatch):
+    clock = {"now": 0.0}
+
+    def sleep(seconds):
+        clock["now"] += seconds
+
+    class FakeBucket(ratelimit.TokenBucket):
+        def __init__(self, rate):
+            super().__init__(rate, clock=lambda: clock["now"], sleep=sleep)
+
+    monkeypatch.setattr(ratelimit, "TokenBucket", FakeBucket)
+    configured, quota = make_client(max_send_rate=5), make_client(send_rate_from_quota=True)
+
+    # The quota's MaxSendRate (1/s) is the lowest: it wins for both.
+    waited = sum((configured if i % 2 else quota).wait_for_rate(1) for i in range(6))
+
+    assert waited == pytest.approx(5.0)
