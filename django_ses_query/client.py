@@ -65,7 +65,13 @@ SEND_ACTIONS = frozenset({"SendEmail", "SendRawEmail"})
 QUOTA_RETRY_INTERVAL = 300.0  # seconds
 
 _quota_rates: dict[tuple, tuple[float | None, float | None]] = {}
-_quota_lock = threading.Lock()
+_quota_lock = threading.Lock()  # Guards _quota_locks only: held for no I/O.
+_quota_locks: dict[tuple, threading.Lock] = {}
+
+
+def _quota_lock_for(key: tuple) -> threading.Lock:
+    with _quota_lock:
+        return _quota_locks.setdefault(key, threading.Lock())
 
 
 @dataclass
@@ -507,8 +513,9 @@ class SESClient:
         if not self.config.send_rate_from_quota:
             return None
         key = (self.endpoint_url, self.credentials().access_key_id)
-        # Held while asking, so concurrent first sends ask only once.
-        with _quota_lock:
+        # Held while asking (retries included), so concurrent first sends for
+        # one account ask only once; other accounts do not wait for it.
+        with _quota_lock_for(key):
             cached = _quota_rates.get(key)
             if cached is not None:
                 rate, retry_at = cached
@@ -568,3 +575,4 @@ def reset_quota_cache() -> None:
     """Forget the rates read from GetSendQuota (for tests)."""
     with _quota_lock:
         _quota_rates.clear()
+        _quota_locks.clear()

@@ -944,3 +944,26 @@ def test_a_quota_rate_and_a_configured_rate_share_one_balance(make_client, fake_
     waited = sum((configured if i % 2 else quota).wait_for_rate(1) for i in range(6))
 
     assert waited == pytest.approx(5.0)
+
+
+def test_get_send_quota_for_one_account_does_not_hold_up_another(make_client, fake_ses):
+    """GetSendQuota (with its retries) is asked under a lock per account: a
+    slow answer for one account does not stop another from getting its rate."""
+    fake_ses.enqueue(delay(2.0, ok()))
+    slow = make_client(send_rate_from_quota=True, access_key_id="AKIDSLOW", secret_access_key="s" * 40)
+    other = make_client(send_rate_from_quota=True, access_key_id="AKIDOTHER", secret_access_key="o" * 40)
+    finished = []
+
+    def ask_slowly():
+        finished.append(("slow", slow._rate()))
+
+    thread = threading.Thread(target=ask_slowly)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not fake_ses.requests and time.monotonic() < deadline:
+        time.sleep(0.01)
+    finished.append(("other", other._rate()))  # While the slow answer is awaited.
+    thread.join()
+
+    assert finished == [("other", 1.0), ("slow", 1.0)]
+    assert [r.action for r in fake_ses.requests] == ["GetSendQuota", "GetSendQuota"]
