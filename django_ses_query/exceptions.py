@@ -167,5 +167,18 @@ class SESInterruptedError(SESTransportError):
         )
 
 
+class SESPreSendError(SESError):
+    """A ``pre_send`` receiver raised something other than ``CancelSend``:
+    the message was not sent. What the send log records; the backend raises
+    the receiver's own exception (``error``) unless ``fail_silently``."""
+
+    default_code = "PreSendError"
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(f"A pre_send receiver raised {type(error).__name__}: {error}")
+        #: The receiver's exception.
+        self.error = error
+
+
 class CancelSend(Exception):
     """Raised by a ``pre_send`` receiver to cancel sending one message."""
