@@ -226,6 +226,8 @@ def build_request(
     else:
         try:
             mime = raw_message_bytes(message, remove_headers=SES_HEADERS)
+        except SESInvalidMessageError:
+            raise
         except ValueError as error:  # Django's header safety (BadHeaderError).
             raise _invalid("InvalidHeader", str(error)) from None
         data = base64.b64encode(mime).decode("ascii")
