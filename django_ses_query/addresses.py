@@ -6,6 +6,7 @@ RFC 2047 encoded-words, and a non-ASCII local part cannot be sent at all.
 
 from __future__ import annotations
 
+import re
 from email.header import Header
 from email.utils import formataddr, getaddresses
 
@@ -18,10 +19,18 @@ def _invalid(code: str, message: str) -> SESInvalidMessageError:
     return SESInvalidMessageError(message, code=code)
 
 
+#: Control characters but TAB: CR/LF would start a header line; NUL and the
+#: rest are refused by SES (and by PostgreSQL, for the send log).
+_CONTROLS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
 def check_header_text(name: str, value: str) -> str:
-    """Refuse CR/LF in a header value, as Django does for MIME headers."""
+    """Refuse CR/LF in a header value, as Django does for MIME headers, and
+    the other control characters (NUL...) but TAB."""
     if "\n" in value or "\r" in value:
         raise _invalid("InvalidHeader", f"{name} header cannot contain newlines: {value!r}")
+    if _CONTROLS.search(value):
+        raise _invalid("InvalidHeader", f"{name} header cannot contain control characters: {value!r}")
     return value
 
 
@@ -34,6 +43,8 @@ def format_address(address) -> str:
         raw = str(address)
     if "\n" in raw or "\r" in raw:
         raise _invalid("InvalidAddress", f"Invalid address {raw!r}: it contains a newline.")
+    if _CONTROLS.search(raw) or "\t" in raw:
+        raise _invalid("InvalidAddress", f"Invalid address {raw!r}: it contains a control character.")
     if not isinstance(address, (tuple, list)):
         parsed = getaddresses([raw])
         if len(parsed) != 1:

@@ -22,6 +22,7 @@ from django.contrib import admin
 from django.contrib.admin.views.main import ChangeList
 from django.core.paginator import Paginator
 from django.db import connections
+from django.utils.encoding import punycode
 from django.utils.functional import cached_property
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
@@ -106,6 +107,21 @@ class ConfigurationSetFilter(admin.SimpleListFilter):
         if value is None:
             return queryset
         return queryset.filter(configuration_set="" if value == self.NONE else value)
+
+
+def stored_spellings(term: str) -> list[str]:
+    """How a non-ASCII search term may be spelled in the log: with JSON's
+    ``\\u`` escapes (SQLite stores the address lists so), and with its
+    domains in punycode (as they were sent)."""
+    escaped = json.dumps(term)[1:-1]
+    bits = []
+    for bit in term.split():
+        local, at, domain = bit.rpartition("@")
+        try:
+            bits.append(f"{local}{at}{punycode(domain)}" if not domain.isascii() else bit)
+        except UnicodeError:
+            bits.append(bit)
+    return [s for s in dict.fromkeys([escaped, " ".join(bits)]) if s != term]
 
 
 def _addresses(values) -> str:
@@ -246,7 +262,12 @@ class EmailLogAdmin(QueueAdminMixin, admin.ModelAdmin):
         term = search_term.strip()
         if MESSAGE_ID_PATTERN.match(term):
             return queryset.filter(message_id=term), False
-        return super().get_search_results(request, queryset, search_term)
+        results, distinct = super().get_search_results(request, queryset, search_term)
+        if not term.isascii():
+            for spelling in stored_spellings(term):
+                more, more_distinct = super().get_search_results(request, queryset, spelling)
+                results, distinct = results | more, distinct or more_distinct
+        return results, distinct
 
     # The detail page.
 
@@ -254,7 +275,7 @@ class EmailLogAdmin(QueueAdminMixin, admin.ModelAdmin):
         if obj is not None and (obj.status == EmailLog.Status.FAILED or obj.error_code):
             # The error first: it is what one opens a failed row for.
             return [
-                self.fieldsets_message, self.fieldsets_error, self.fieldsets_ses, self.fieldsets_body,
+                self.fieldsets_error, self.fieldsets_message, self.fieldsets_ses, self.fieldsets_body,
                 *self.queue_fieldsets(obj),
             ]
         return [self.fieldsets_message, self.fieldsets_ses, self.fieldsets_body, *self.queue_fieldsets(obj)]

@@ -14,7 +14,7 @@ from django.core.mail.backends.base import BaseEmailBackend
 
 from .client import Response, SESClient
 from .conf import OPTION_NAMES, get_config
-from .exceptions import CancelSend, SESError
+from .exceptions import CancelSend, SESError, SESInterruptedError, SESPreSendError
 from .params import SendRequest, build_request
 from .sendlog import write_log
 from .signals import post_send, pre_send
@@ -103,6 +103,9 @@ class EmailBackend(BaseEmailBackend):
         except CancelSend as cancel:
             logger.info("Send cancelled by a pre_send receiver: %s", cancel or "no reason given")
             return None
+        except Exception as error:
+            # Logged as a failure like any other (see _raise).
+            raise SESPreSendError(error) from None
         request = build_request(
             message,
             default_configuration_set=self.config.configuration_set,
@@ -165,6 +168,13 @@ class EmailBackend(BaseEmailBackend):
 
     # Sending loops.
 
+    @staticmethod
+    def _raise(error: SESError):
+        """Raise ``error``; for a pre_send receiver's failure, its own exception."""
+        if isinstance(error, SESPreSendError):
+            raise error.error from None
+        raise error
+
     def _send_sequentially(self, messages) -> int:
         sent = 0
         for message in messages:
@@ -177,8 +187,13 @@ class EmailBackend(BaseEmailBackend):
             except SESError as error:
                 self._finish(message, request, error=error)
                 if not self.fail_silently:
-                    raise
+                    self._raise(error)
                 continue
+            except (KeyboardInterrupt, SystemExit) as interruption:
+                # Stopped after the request was written: SES may have sent it.
+                if getattr(interruption, "ses_outcome_unknown", False):
+                    self._finish(message, request, error=SESInterruptedError(interruption))
+                raise
             sent += self._finish(message, request, response)
         return sent
 
@@ -222,7 +237,7 @@ class EmailBackend(BaseEmailBackend):
                         continue
                     sent += self._finish(message, request, response)
         if first_error is not None:
-            raise first_error
+            self._raise(first_error)
         return sent
 
     def _drain(self, in_flight: dict[Future, tuple]) -> None:

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 
-from .conf import OPTION_NAMES, get_config
+from .conf import OPTION_NAMES, endpoint_url_problem, get_config, unsafe_credential_names
 from .credentials.chain import startup_problem
 from .events import checks as _events_checks  # noqa: F401  Registers E006.
 
@@ -91,12 +91,24 @@ def check_settings(app_configs=None, **kwargs):
                     id="django_ses_query.E001",
                 )
             )
-        url = urlsplit(config.endpoint_url)
-        host = url.hostname or ""
-        if url.scheme not in ("http", "https") or not host:
+        elif unsafe_credential_names(credentials):
             errors.append(
                 checks.Error(
-                    f"ENDPOINT_URL {config.endpoint_url!r} is not an http(s) URL.",
+                    f"The AWS credentials ({config.credentials_provider.source}) hold whitespace or "
+                    f"a control character in {', '.join(unsafe_credential_names(credentials))}.",
+                    hint="Remove the trailing newline or spaces (values read from files often "
+                    "end with one).",
+                    obj=label,
+                    id="django_ses_query.E001",
+                )
+            )
+        problem = endpoint_url_problem(config.endpoint_url)
+        url = urlsplit(config.endpoint_url) if problem is None else None
+        host = (url.hostname or "") if url else ""
+        if problem is not None:
+            errors.append(
+                checks.Error(
+                    f"ENDPOINT_URL {config.endpoint_url!r} {problem}.",
                     obj=label,
                     id="django_ses_query.E004",
                 )

@@ -36,20 +36,21 @@ from urllib.parse import urlsplit
 
 import requests
 import urllib3
+from django.views.decorators.debug import sensitive_variables
 from requests.adapters import HTTPAdapter
 from requests.utils import get_environ_proxies
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from . import __version__, query
-from .conf import Config
+from .conf import Config, endpoint_url_problem, unsafe_credential_names
 from .exceptions import (
     SESConfigurationError,
     SESError,
     SESQuotaExceededError,
     SESTransportError,
 )
-from .ratelimit import CacheRateLimiter, shared_bucket
+from .ratelimit import CacheRateLimiter, lowest_rate, shared_bucket
 from .responses import Result, parse_error, parse_result, parse_send_result
 from .signing import sign
 
@@ -66,7 +67,13 @@ EXPIRED_TOKEN_CODES = frozenset({"ExpiredToken", "ExpiredTokenException"})
 QUOTA_RETRY_INTERVAL = 300.0  # seconds
 
 _quota_rates: dict[tuple, tuple[float | None, float | None]] = {}
-_quota_lock = threading.Lock()
+_quota_lock = threading.Lock()  # Guards _quota_locks only: held for no I/O.
+_quota_locks: dict[tuple, threading.Lock] = {}
+
+
+def _quota_lock_for(key: tuple) -> threading.Lock:
+    with _quota_lock:
+        return _quota_locks.setdefault(key, threading.Lock())
 
 
 @dataclass
@@ -315,6 +322,8 @@ class SESClient:
     ) -> None:
         self.config = config
         self.endpoint_url = config.endpoint_url.rstrip("/") + "/"
+        #: Found at startup by check E004; raised at send time.
+        self.endpoint_problem = endpoint_url_problem(config.endpoint_url)
         # One provider per client, asked at every signature, so providers
         # whose credentials expire can cache and refresh them.
         self.credentials_provider = config.credentials_provider
@@ -337,7 +346,8 @@ class SESClient:
         session.mount("https://", adapter)
         session.mount("http://", adapter)
         session.headers["User-Agent"] = USER_AGENT
-        session.proxies, session.verify = environment_settings(self.endpoint_url)
+        if self.endpoint_problem is None:  # Else no request is made.
+            session.proxies, session.verify = environment_settings(self.endpoint_url)
         # Read once per session above, instead of by requests on every call.
         # This also keeps requests from taking credentials for the endpoint's
         # host from ~/.netrc: they would replace the SigV4 Authorization.
@@ -350,8 +360,10 @@ class SESClient:
             self.session.close()
             self.session = None
 
-    # Calls.
+    # Calls. Their frames hold credentials and signed headers: hidden from
+    # Django's error reports (technical 500 page, AdminEmailHandler).
 
+    @sensitive_variables()
     def credentials(self):
         credentials = self.credentials_provider.get_credentials()
         if credentials is None or not credentials.access_key_id or not credentials.secret_access_key:
@@ -361,9 +373,24 @@ class SESClient:
                 "AWS_SECRET_ACCESS_KEY environment variables.",
                 code="MissingCredentials",
             )
+        unsafe = unsafe_credential_names(credentials)
+        if unsafe:
+            # HTTP would refuse the header; never quote the value.
+            raise SESConfigurationError(
+                f"The AWS credentials ({self.credentials_provider.source}) hold whitespace or a "
+                f"control character in {', '.join(unsafe)} (a trailing newline from a file?); "
+                "nothing was sent.",
+                code="InvalidCredentials",
+            )
         return credentials
 
+    @sensitive_variables()
     def signed_headers(self, body: bytes, credentials=None) -> dict[str, str]:
+        if self.endpoint_problem is not None:
+            raise SESConfigurationError(
+                f"ENDPOINT_URL {self.config.endpoint_url!r} {self.endpoint_problem}; nothing was sent.",
+                code="InvalidEndpoint",
+            )
         return sign(
             method="POST",
             url=self.endpoint_url,
@@ -374,8 +401,18 @@ class SESClient:
             service="ses",
         )
 
+    @sensitive_variables()
     def _post_once(self, action: str, body: bytes) -> Result:
-        headers = self.signed_headers(body)
+        credentials = self.credentials()
+        try:
+            return self._post_signed(action, body, credentials)
+        except SESError as error:
+            # SES's own messages may quote them (SignatureDoesNotMatch).
+            raise error.hide(credentials.secret_access_key, credentials.session_token)
+
+    @sensitive_variables()
+    def _post_signed(self, action: str, body: bytes, credentials) -> Result:
+        headers = self.signed_headers(body, credentials)
         session = self.session
         if session is None:
             raise RuntimeError("SESClient.open() must be called before sending.")
@@ -387,8 +424,21 @@ class SESClient:
                 self.endpoint_url, data=body, headers=headers, timeout=self.config.timeout,
                 allow_redirects=False, stream=True,
             )
-        except requests.RequestException as error:
-            raise _transport_error(error, getattr(_wire, "state", None)) from error
+        except (requests.RequestException, ValueError) as error:
+            state = getattr(_wire, "state", None)
+            if isinstance(error, ValueError) and state != WRITTEN:
+                # requests or http.client refused a header value or the URL
+                # before writing anything; their text quotes the value.
+                raise SESConfigurationError(
+                    f"HTTP refused the request before sending it ({type(error).__name__}: a header "
+                    "value or the endpoint URL it does not allow); nothing was sent.",
+                    code="InvalidRequest",
+                ) from None
+            raise _transport_error(error, state) from error
+        except (KeyboardInterrupt, SystemExit) as interruption:
+            # A worker being stopped: the caller logs an unknown outcome.
+            interruption.ses_outcome_unknown = getattr(_wire, "state", None) == WRITTEN
+            raise
         finally:
             state = _wire.state
             _wire.state = None
@@ -397,6 +447,9 @@ class SESClient:
         except requests.RequestException as error:
             response.close()
             raise _transport_error(error, state, response.status_code) from error
+        except (KeyboardInterrupt, SystemExit) as interruption:
+            interruption.ses_outcome_unknown = 200 <= response.status_code < 300
+            raise
         if 200 <= response.status_code < 300:
             if action in SEND_ACTIONS:
                 return parse_send_result(action, content, response.status_code)
@@ -470,8 +523,9 @@ class SESClient:
         if not self.config.send_rate_from_quota:
             return None
         key = (self.endpoint_url, self.credentials().access_key_id)
-        # Held while asking, so concurrent first sends ask only once.
-        with _quota_lock:
+        # Held while asking (retries included), so concurrent first sends for
+        # one account ask only once; other accounts do not wait for it.
+        with _quota_lock_for(key):
             cached = _quota_rates.get(key)
             if cached is not None:
                 rate, retry_at = cached
@@ -503,7 +557,7 @@ class SESClient:
 
                 limiter = CacheRateLimiter(
                     caches[self.config.rate_limit_cache],
-                    rate,
+                    lowest_rate(key, rate),
                     f"{urlsplit(self.endpoint_url).netloc}:{key[1]}",
                 )
                 return limiter.acquire(recipients)
@@ -531,3 +585,4 @@ def reset_quota_cache() -> None:
     """Forget the rates read from GetSendQuota (for tests)."""
     with _quota_lock:
         _quota_rates.clear()
+        _quota_locks.clear()

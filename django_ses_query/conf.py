@@ -215,6 +215,46 @@ def _has_unsafe_characters(value: str) -> bool:
     return any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in value)
 
 
+def endpoint_url_problem(url: str) -> str | None:
+    """What is wrong with ``ENDPOINT_URL`` (None: nothing), in words that
+    follow "ENDPOINT_URL '...' ". The one place the URL is checked: system
+    check E004 at startup, ``SESConfigurationError`` at send time."""
+    from urllib.parse import urlsplit
+
+    if _has_unsafe_characters(url):
+        return "contains whitespace or a control character"
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # Raises for a port out of range or not a number.
+    except ValueError as error:
+        return f"is not a valid URL ({error})"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "is not an http(s) URL"
+    if not parts.hostname.isascii():
+        return "has a non-ASCII host: write it in its ASCII (punycode) form"
+    if port == 0:
+        return "has port 0"
+    if parts.username is not None or parts.password is not None:
+        # requests would send them as Basic auth instead of the signature.
+        return "holds a user name or password"
+    return None
+
+
+def unsafe_credential_names(credentials) -> list[str]:
+    """Which of the credentials' values (from any source: settings, the
+    environment, a file) hold whitespace or a control character, e.g. a
+    trailing newline: their names, never their values."""
+    return [
+        name
+        for name, value in (
+            ("AWS_ACCESS_KEY_ID", credentials.access_key_id),
+            ("AWS_SECRET_ACCESS_KEY", credentials.secret_access_key),
+            ("AWS_SESSION_TOKEN", credentials.session_token),
+        )
+        if value and _has_unsafe_characters(value)
+    ]
+
+
 #: Lower-case option names: the ``SES_QUERY`` keys, and the backend's
 #: keyword arguments.
 OPTION_NAMES = frozenset(f.name for f in fields(Config))

@@ -7,6 +7,8 @@ Every error is an :class:`SESError`. Each carries what an operator needs:
 
 from __future__ import annotations
 
+from .redaction import redact
+
 
 class SESError(Exception):
     """An error sending through, or talking to, Amazon SES."""
@@ -23,6 +25,9 @@ class SESError(Exception):
         http_status: int | None = None,
         error_type: str | None = None,
     ) -> None:
+        # Messages quote text from outside (SES, requests): never a
+        # signature or a session token.
+        message = redact(message)
         self.message = message
         self.code = code or self.default_code
         self.request_id = request_id
@@ -47,8 +52,21 @@ class SESError(Exception):
             f"http_status={self.http_status!r}, request_id={self.request_id!r})"
         )
 
+    def hide(self, *secrets: str | None) -> SESError:
+        """Take these values (the secret key, the session token) out of the
+        message; return the error."""
+        self.message = redact(self.message, secrets)
+        self.args = (self.message,)
+        return self
+
     #: Whether sending the same request again may succeed (see retries).
     retryable = False
+
+    @property
+    def may_have_been_sent(self) -> bool:
+        """True when SES may have accepted the message all the same: the
+        send log records the outcome as ``unknown``, not ``failed``."""
+        return False
 
 
 class SESConfigurationError(SESError):
@@ -117,12 +135,49 @@ class SESTransportError(SESError):
     def retryable(self) -> bool:  # type: ignore[override]
         return not self.sent
 
+    @property
+    def may_have_been_sent(self) -> bool:
+        return self.sent
+
 
 class SESResponseError(SESError):
     """SES's answer could not be understood (not XML, hostile XML, an HTML
     page from a proxy, a success without a MessageId...)."""
 
     default_code = "MalformedResponse"
+
+    @property
+    def may_have_been_sent(self) -> bool:
+        # A success (2xx) that could not be read, e.g. without a MessageId.
+        return self.http_status is not None and 200 <= self.http_status < 300
+
+
+class SESInterruptedError(SESTransportError):
+    """What the send log records for a send interrupted (``KeyboardInterrupt``,
+    ``SystemExit``: a worker being stopped) after its request was written.
+    Never raised: the interruption itself is re-raised."""
+
+    default_code = "Interrupted"
+
+    def __init__(self, interruption: BaseException) -> None:
+        super().__init__(
+            f"Interrupted ({type(interruption).__name__}) after the request was written; "
+            "the outcome is unknown (the message may have been sent).",
+            sent=True,
+        )
+
+
+class SESPreSendError(SESError):
+    """A ``pre_send`` receiver raised something other than ``CancelSend``:
+    the message was not sent. What the send log records; the backend raises
+    the receiver's own exception (``error``) unless ``fail_silently``."""
+
+    default_code = "PreSendError"
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(f"A pre_send receiver raised {type(error).__name__}: {error}")
+        #: The receiver's exception.
+        self.error = error
 
 
 class CancelSend(Exception):

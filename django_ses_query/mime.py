@@ -1,8 +1,14 @@
 """Message to MIME bytes, for SendRawEmail.
 
 Django builds the MIME message; this stage makes it acceptable to SES:
-CRLF line endings, and no 8-bit content (SES does not take 8BITMIME), so
-every 8-bit part is re-encoded as quoted-printable (text) or base64.
+CRLF line endings, no 8-bit content (SES does not take 8BITMIME), so
+every 8-bit part is re-encoded as quoted-printable (text) or base64, and no
+line longer than 998 characters (SES refuses the message: "552 message line
+is too long"). Django 6 folds every header itself; Django 5.2's compat32
+policy leaves a value with no place to fold (a 1,200-character subject) on
+one line: an unstructured header is then written as RFC 2047 encoded-words,
+which fold anywhere, and a structured one (a long URL in List-Unsubscribe,
+a file name) is refused with the code ``LineTooLong``.
 """
 
 from __future__ import annotations
@@ -11,7 +17,10 @@ import base64
 import quopri
 from io import BytesIO
 from email.generator import BytesGenerator
+from email.header import Header
 from email.message import Message
+
+from .exceptions import SESInvalidMessageError
 
 # RFC 5322 section 2.1.1: lines must be no more than 998 characters.
 MAX_LINE_LENGTH = 998
@@ -63,14 +72,58 @@ def to_7bit(message: Message) -> None:
         part.set_payload(encoded)
 
 
+#: Headers with a syntax of their own: encoded-words would change their
+#: meaning, so they are never encoded to make them fold.
+STRUCTURED_HEADERS = frozenset(
+    {
+        "from", "sender", "reply-to", "to", "cc", "bcc", "date", "message-id", "in-reply-to",
+        "references", "return-path", "mime-version", "content-type", "content-disposition",
+        "content-transfer-encoding", "content-id", "list-id", "list-unsubscribe",
+        "list-unsubscribe-post", "list-help", "list-subscribe", "list-post", "list-owner",
+        "list-archive",
+    }
+)
+
+
+def _too_long(text: str) -> bool:
+    return any(len(line) > MAX_LINE_LENGTH for line in text.splitlines())
+
+
+def fold_long_headers(message: Message) -> None:
+    """Make, in place, every header fold into lines of at most 998
+    characters: encoded-words for unstructured ones; ``LineTooLong`` for
+    structured ones that cannot fold."""
+    for part in message.walk():
+        for name, value in list(part.items()):
+            if not isinstance(value, str) or len(name) + 2 + len(value) <= MAX_LINE_LENGTH:
+                continue  # Short, or a Header object (encoded-words already).
+            if not _too_long(part.policy.fold(name, value)):
+                continue
+            if name.lower() in STRUCTURED_HEADERS:
+                raise SESInvalidMessageError(
+                    f"The {name} header has a part of {len(max(value.split(), key=len))} characters "
+                    f"with nowhere to fold it; SES refuses lines over {MAX_LINE_LENGTH} characters.",
+                    code="LineTooLong",
+                )
+            part.replace_header(name, Header(value, "utf-8", header_name=name))
+
+
 def raw_message_bytes(email_message, remove_headers: tuple[str, ...] = ()) -> bytes:
     """The MIME bytes of a Django ``EmailMessage``: 7-bit, CRLF, no Bcc."""
     message = email_message.message()  # Also validates the headers.
     for name in ("Bcc", *remove_headers):
         del message[name]
     to_7bit(message)
+    fold_long_headers(message)
     buffer = BytesIO()
     BytesGenerator(buffer, mangle_from_=False, policy=message.policy).flatten(
         message, linesep="\r\n"
     )
-    return buffer.getvalue()
+    raw = buffer.getvalue()
+    if max(map(len, raw.split(b"\r\n"))) > MAX_LINE_LENGTH:
+        raise SESInvalidMessageError(
+            f"A line of the raw message is longer than {MAX_LINE_LENGTH} characters; SES "
+            "refuses it.",
+            code="LineTooLong",
+        )
+    return raw

@@ -32,6 +32,11 @@ MAX_MESSAGE_BYTES = 10 * 1024 * 1024
 MAX_TAG_LENGTH = 256
 _TAG_PATTERN = re.compile(r"[A-Za-z0-9_-]+\Z")
 _CONFIGURATION_SET_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}\Z")
+#: RFC 5322 field names: printable ASCII but the colon (no space, no CR/LF).
+_HEADER_NAME_PATTERN = re.compile(r"[!-9;-~]+\Z")
+#: Control characters Django lets through in a header value (it refuses CR
+#: and LF only); TAB is allowed.
+_HEADER_VALUE_CONTROLS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 
 @dataclass
@@ -74,6 +79,23 @@ def _header(message, name: str) -> str | None:
         if key.lower() == name.lower():
             return str(value)
     return None
+
+
+def validate_headers(headers) -> None:
+    """Custom header names and values, for SendEmail and SendRawEmail alike:
+    a name with a colon, a space or CR/LF would add header lines of its own
+    (``"X-Foo: a\\r\\nBcc: evil@example.com"``)."""
+    for name, value in (headers or {}).items():
+        if not isinstance(name, str) or not _HEADER_NAME_PATTERN.match(name):
+            raise _invalid(
+                "InvalidHeader",
+                f"Header name {name!r} is not allowed: use printable ASCII without a colon "
+                "or whitespace.",
+            )
+        if _HEADER_VALUE_CONTROLS.search(str(value)):
+            raise _invalid(
+                "InvalidHeader", f"Header {name!r} has a control character (CR, LF, NUL...) in its value."
+            )
 
 
 def parse_tags(value: str) -> dict[str, str]:
@@ -149,6 +171,7 @@ def build_request(
     """
     if not message.from_email or not str(message.from_email).strip():
         raise _invalid("MissingSender", "The message has no sender (from_email is empty).")
+    validate_headers(getattr(message, "extra_headers", None))
     source = format_address(message.from_email)
     to = format_addresses(message.to)
     cc = format_addresses(message.cc)
@@ -205,6 +228,8 @@ def build_request(
     else:
         try:
             mime = raw_message_bytes(message, remove_headers=SES_HEADERS)
+        except SESInvalidMessageError:
+            raise
         except ValueError as error:  # Django's header safety (BadHeaderError).
             raise _invalid("InvalidHeader", str(error)) from None
         data = base64.b64encode(mime).decode("ascii")

@@ -2,7 +2,10 @@
 
 One token bucket per (endpoint, access key) is shared by every backend
 instance in the process; its burst is at most one second's worth of the
-rate. Optionally, a Django cache alias spreads the limit over processes.
+rate. Backends configured with different rates for one account share that
+bucket and its balance: the lowest rate configured wins (the account's
+limit is one). Optionally, a Django cache alias spreads the limit over
+processes.
 """
 
 from __future__ import annotations
@@ -69,6 +72,15 @@ class TokenBucket:
             self._tokens -= tokens
             return delay
 
+    def lower_rate(self, rate: float) -> None:
+        """Lower the rate (and burst) to ``rate``, keeping the balance."""
+        with self._lock:
+            if not 0 < rate < self.rate:
+                return
+            self._refill()
+            self.rate = self.capacity = float(rate)
+            self._tokens = min(self._tokens, self.capacity)
+
     def acquire(self, tokens: float = 1) -> float:
         """Block until ``tokens`` may be spent; return the seconds waited."""
         delay = self.reserve(tokens)
@@ -78,10 +90,12 @@ class TokenBucket:
 
 
 class CacheRateLimiter:
-    """A sliding one-second window counted in a Django cache shared by
-    several processes, so together they stay under the account's rate.
+    """A sliding window counted in a Django cache shared by several
+    processes, so together they stay under the account's rate.
 
-    The window is made of ``SLOTS`` counters (one per 1/``SLOTS`` second)
+    The window is one second long, or ``1 / rate`` seconds below one message
+    a second (0.5/s: one message per two seconds, never one per second). It
+    is made of counters, ``SLOTS`` per second,
     incremented atomically (``cache.incr``), so it needs a cache whose
     ``incr`` is atomic across processes: Redis or Memcached. A caller adds
     its tokens to the current slot, then sums the window; if that is over
@@ -118,13 +132,16 @@ class CacheRateLimiter:
     def acquire(self, tokens: float = 1) -> float:
         """Block until ``tokens`` may be spent; return the seconds waited."""
         tokens = max(math.ceil(tokens), 1)
+        window = max(1.0, 1.0 / self.rate)  # Seconds; long enough for one message.
+        capacity = self.rate * window
+        width = math.ceil(window * self.SLOTS - 1e-9)  # Slots in the window.
         waited = 0.0
         failures = 0
         while True:
             now = self._clock()
             slot = math.floor(now * self.SLOTS)
             key = self._slot_key(slot)
-            self.cache.add(key, 0, timeout=5)
+            self.cache.add(key, 0, timeout=math.ceil(window) + 5)
             try:
                 self.cache.incr(key, tokens)
             except ValueError:  # Expired between add() and incr(), or no counting.
@@ -133,10 +150,10 @@ class CacheRateLimiter:
                     raise RuntimeError(f"the cache {self.cache!r} cannot count (incr failed)") from None
                 continue
             failures = 0
-            slots = range(slot - self.SLOTS + 1, slot + 1)
+            slots = range(slot - width + 1, slot + 1)
             counts = self.cache.get_many([self._slot_key(s) for s in slots])
             used = sum(int(v) for v in counts.values() if v)
-            if used <= self.rate or used == tokens:
+            if used <= capacity + 1e-9 or used == tokens:
                 return waited
             try:
                 self.cache.decr(key, tokens)
@@ -144,7 +161,7 @@ class CacheRateLimiter:
                 pass
             busy = [s for s in slots if counts.get(self._slot_key(s))]
             oldest = busy[0] if busy else slot
-            delay = max((oldest + self.SLOTS) / self.SLOTS - now, 1 / (self.SLOTS * 10))
+            delay = max((oldest + width) / self.SLOTS - now, 1 / (self.SLOTS * 10))
             self._sleep(delay)
             waited += delay
 
@@ -153,15 +170,32 @@ _buckets: dict[tuple, TokenBucket] = {}
 _buckets_lock = threading.Lock()
 
 
+_lowest_rates: dict[tuple, float] = {}
+
+
+def lowest_rate(key: tuple, rate: float) -> float:
+    """The lowest rate configured so far in this process for ``key`` (an
+    account at an endpoint), ``rate`` included."""
+    with _buckets_lock:
+        lowest = _lowest_rates[key] = min(float(rate), _lowest_rates.get(key, float(rate)))
+        return lowest
+
+
 def shared_bucket(key: tuple, rate: float) -> TokenBucket:
-    """The process-wide bucket for ``key`` (rebuilt if the rate changes)."""
+    """The process-wide bucket for ``key``: one per account, never rebuilt,
+    so its balance holds whatever rate each caller is configured with; the
+    lowest rate configured for ``key`` is the bucket's."""
+    rate = lowest_rate(key, rate)
     with _buckets_lock:
         bucket = _buckets.get(key)
-        if bucket is None or bucket.rate != float(rate):
+        if bucket is None:
             bucket = _buckets[key] = TokenBucket(rate)
+        else:
+            bucket.lower_rate(rate)
         return bucket
 
 
 def reset_buckets() -> None:
     with _buckets_lock:
         _buckets.clear()
+        _lowest_rates.clear()

@@ -33,6 +33,36 @@ def _message_fields(message) -> dict:
     }
 
 
+def _without_nul(value):
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, list):
+        return [_without_nul(v) for v in value]
+    if isinstance(value, dict):
+        return {_without_nul(k): _without_nul(v) for k, v in value.items()}
+    return value
+
+
+def fit_columns(fields: dict) -> list[str]:
+    """Make ``fields`` storable on every database, in place: NUL characters
+    removed (PostgreSQL refuses them in text and JSON), text cut to its
+    column's ``max_length`` (which PostgreSQL enforces). Returns what was
+    changed, to be said (never silently)."""
+    from .models import EmailLog
+
+    notes = []
+    for name, value in fields.items():
+        cleaned = _without_nul(value)
+        if cleaned != value:
+            notes.append(f"NUL characters removed from {name}")
+        max_length = getattr(EmailLog._meta.get_field(name), "max_length", None)
+        if max_length and isinstance(cleaned, str) and len(cleaned) > max_length:
+            notes.append(f"{name} cut from {len(cleaned)} to {max_length} characters")
+            cleaned = cleaned[:max_length]
+        fields[name] = cleaned
+    return notes
+
+
 def write_log(
     config: Config,
     message,
@@ -73,7 +103,7 @@ def write_log(
         fields.update(text_body=str(message.body or ""))
     if error is not None:
         fields.update(
-            status=EmailLog.Status.FAILED,
+            status=EmailLog.Status.UNKNOWN if error.may_have_been_sent else EmailLog.Status.FAILED,
             error_code=error.code or "",
             error_message=error.message or str(error),
             http_status=error.http_status,
@@ -84,6 +114,14 @@ def write_log(
             status=status or EmailLog.Status.SENT, message_id=message_id or "", request_id=request_id or ""
         )
     fields.update(attempts=attempts, duration_ms=duration_ms, region=config.region or "")
+    notes = fit_columns(fields)
+    if notes:
+        logger.warning(
+            "The send log row (status=%s, MessageId=%s) was changed to fit the database: %s.",
+            fields["status"], fields.get("message_id") or "-", "; ".join(notes),
+        )
+        if error is not None:
+            fields["error_message"] += f"\n[Stored with changes: {'; '.join(notes)}.]"
     try:
         # A savepoint when inside the caller's transaction on this alias, so
         # a failed insert cannot break that transaction.

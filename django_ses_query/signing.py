@@ -16,6 +16,8 @@ from datetime import datetime, timezone
 from typing import TypeAlias
 from urllib.parse import SplitResult, quote, unquote_to_bytes, urlsplit
 
+from django.views.decorators.debug import sensitive_variables
+
 from .credentials import Credentials
 
 ALGORITHM = "AWS4-HMAC-SHA256"
@@ -123,6 +125,7 @@ def authorization_header(
     )
 
 
+@sensitive_variables()  # The signing key, the token, the Authorization.
 def sign(
     *,
     method: str,

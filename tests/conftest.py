@@ -121,3 +121,14 @@ def sns_adapter(monkeypatch):
     certificates.clear_cache()
     yield adapter
     certificates.clear_cache()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _close_connections_before_the_test_databases_are_dropped(django_db_setup, django_db_blocker):
+    """PostgreSQL will not drop a database with a session on it: the
+    ``sendlog`` alias (a mirror of ``default``) keeps one open otherwise."""
+    yield
+    from django.db import connections
+
+    with django_db_blocker.unblock():
+        connections.close_all()

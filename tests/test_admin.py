@@ -292,8 +292,9 @@ def test_detail_of_a_failed_send(admin_client, send):
     assert response.status_code == 200
     html = response.content.decode()
 
-    # The error comes right after the message.
-    assert fieldsets(html) == ["Message", "Error", "Amazon SES", "Body"]
+    # The error comes first: it is what one opens a failed row for.
+    assert fieldsets(html) == ["Error", "Message", "Amazon SES", "Body"]
+    assert html.index("MessageRejected") < html.index("Example Sender") < html.index("from@example.com")
     assert '<span class="sesq-status sesq-status-failed">failed</span>' in html
     assert "MessageRejected" in html
     # SES's message, escaped: "... Example Sender <sender@example.com>".
@@ -389,3 +390,30 @@ def test_staff_without_view_permission_is_refused(client, django_user_model, sen
     assert client.get(LIST_URL).status_code == 403
     assert client.get(change_url(row)).status_code == 403
 
+
+
+def test_detail_of_an_unknown_outcome_shows_the_error_first(admin_client, fake_ses):
+    from tests.fakeses import reset_connection
+
+    fake_ses.enqueue(reset_connection())
+    message = EmailMessage("s", "b", "from@example.com", ["to@example.com"])
+    EmailBackend(fail_silently=True).send_messages([message])
+    html = admin_client.get(change_url(message.ses_log)).content.decode()
+    assert fieldsets(html) == ["Error", "Message", "Amazon SES", "Body"]
+    assert "sesq-status-unknown" in html
+
+
+def test_search_for_non_ascii_recipients(admin_client, fake_ses):
+    """Non-ASCII text matches however the log stores it: JSON \\u escapes on
+    SQLite, punycode for the domains that were sent."""
+    backend = EmailBackend(fail_silently=True)
+    refused = EmailMessage("s", "b", "from@example.com", ["josé@example.com"])  # No SMTPUTF8: refused.
+    idn = EmailMessage("s", "b", "from@example.com", ["anna@bücher.example"])
+    plain = EmailMessage("s", "b", "from@example.com", ["jose@example.com"])
+    backend.send_messages([refused, idn, plain])
+    assert refused.ses_log.error_code == "NonAsciiLocalPart"
+
+    assert listed_ids(admin_client.get(LIST_URL, {"q": "josé"})) == {refused.ses_log.pk}
+    assert listed_ids(admin_client.get(LIST_URL, {"q": "josé@example.com"})) == {refused.ses_log.pk}
+    assert listed_ids(admin_client.get(LIST_URL, {"q": "anna@bücher.example"})) == {idn.ses_log.pk}
+    assert listed_ids(admin_client.get(LIST_URL, {"q": "jose@"})) == {plain.ses_log.pk}

@@ -178,3 +178,38 @@ def test_w002_concurrency_without_a_rate_limit():
     assert ids(SES_QUERY=base) == ["django_ses_query.W002"]
     assert ids(SES_QUERY={**base, "MAX_SEND_RATE": 14}) == []
     assert ids(SES_QUERY={**base, "SEND_RATE_FROM_QUOTA": True}) == []
+
+
+@pytest.mark.parametrize(
+    "key,value",
+    [
+        ("LOG_BODY", "False"),
+        ("RETRY_UNKNOWN_OUTCOME", "0"),
+        ("SEND_RATE_FROM_QUOTA", "False"),
+        ("CONFIGURATION_SET", "my-set\n"),
+        ("SESSION_TOKEN", "token-from-a-file\n"),
+    ],
+)
+def test_e003_values_of_the_wrong_type_or_with_a_newline(key, value):
+    [message] = ours(SES_QUERY={**CREDENTIALS, key: value})
+    assert message.id == "django_ses_query.E003"
+    assert key in message.msg
+    assert "token-from-a-file" not in message.msg
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://email.us-east-1.amazonaws.com:99999",
+        "https://email.us-east-1.amazonaws.com:-1",
+        "https://email.us-east-1.amazonaws.com:port",
+        "https://émail.example.com",
+        "https://[::1",
+        "https://user:password@email.us-east-1.amazonaws.com",
+        "https://email.us-east-1.amazonaws.com/\n",
+    ],
+)
+def test_e004_a_url_that_cannot_be_used(url):
+    [message] = ours(SES_QUERY={**CREDENTIALS, "ENDPOINT_URL": url})
+    assert message.id == "django_ses_query.E004"
+    assert "ENDPOINT_URL" in message.msg

@@ -902,3 +902,68 @@ def test_unusable_rate_limit_cache_falls_back_to_the_process(make_client, settin
         client_module._cache_warned_at = monkey_warned
     assert len(ratelimit._buckets) == 1
     assert "limiting the rate in this process only" in caplog.text
+
+
+def test_backends_with_different_rates_share_one_balance(make_client, monkeypatch):
+    """Twelve sends alternating between a 2/s and a 2.5/s backend on one
+    account take about five seconds: the lowest rate, one balance."""
+    clock = {"now": 0.0}
+    sleeps = []
+
+    def sleep(seconds):
+        sleeps.append(seconds)
+        clock["now"] += seconds
+
+    class FakeBucket(ratelimit.TokenBucket):
+        def __init__(self, rate):
+            super().__init__(rate, clock=lambda: clock["now"], sleep=sleep)
+
+    monkeypatch.setattr(ratelimit, "TokenBucket", FakeBucket)
+    slow, fast = make_client(max_send_rate=2), make_client(max_send_rate=2.5)
+
+    waited = sum((fast if i % 2 else slow).wait_for_rate(1) for i in range(12))
+
+    assert waited == pytest.approx(5.0)
+    assert len(ratelimit._buckets) == 1
+
+
+def test_a_quota_rate_and_a_configured_rate_share_one_balance(make_client, fake_ses, monkeypatch):
+    clock = {"now": 0.0}
+
+    def sleep(seconds):
+        clock["now"] += seconds
+
+    class FakeBucket(ratelimit.TokenBucket):
+        def __init__(self, rate):
+            super().__init__(rate, clock=lambda: clock["now"], sleep=sleep)
+
+    monkeypatch.setattr(ratelimit, "TokenBucket", FakeBucket)
+    configured, quota = make_client(max_send_rate=5), make_client(send_rate_from_quota=True)
+
+    # The quota's MaxSendRate (1/s) is the lowest: it wins for both.
+    waited = sum((configured if i % 2 else quota).wait_for_rate(1) for i in range(6))
+
+    assert waited == pytest.approx(5.0)
+
+
+def test_get_send_quota_for_one_account_does_not_hold_up_another(make_client, fake_ses):
+    """GetSendQuota (with its retries) is asked under a lock per account: a
+    slow answer for one account does not stop another from getting its rate."""
+    fake_ses.enqueue(delay(2.0, ok()))
+    slow = make_client(send_rate_from_quota=True, access_key_id="AKIDSLOW", secret_access_key="s" * 40)
+    other = make_client(send_rate_from_quota=True, access_key_id="AKIDOTHER", secret_access_key="o" * 40)
+    finished = []
+
+    def ask_slowly():
+        finished.append(("slow", slow._rate()))
+
+    thread = threading.Thread(target=ask_slowly)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not fake_ses.requests and time.monotonic() < deadline:
+        time.sleep(0.01)
+    finished.append(("other", other._rate()))  # While the slow answer is awaited.
+    thread.join()
+
+    assert finished == [("other", 1.0), ("slow", 1.0)]
+    assert [r.action for r in fake_ses.requests] == ["GetSendQuota", "GetSendQuota"]

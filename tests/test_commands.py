@@ -363,6 +363,46 @@ def test_quota_using_a_mailer(fake_ses, settings):
     assert "/eu-west-1/ses/aws4_request" in fake_ses.requests[0].headers["Authorization"]
 
 
+@pytest.mark.skipif(not MAILERS, reason="MAILERS and --using are Django 6.1's")
+@pytest.mark.parametrize("log", [False, True])
+def test_sendtestemail_reports_a_rejection_through_a_silent_mailer(fake_ses, addresses, settings, log):
+    """fail_silently in the MAILERS entry, with or without the send log: the
+    command still says what SES answered, never "cancelled"."""
+    settings.MAILERS = {
+        "ses": {
+            "BACKEND": "django_ses_query.backend.EmailBackend",
+            "OPTIONS": {"endpoint_url": fake_ses.endpoint_url, "fail_silently": True, "log": log},
+        },
+    }
+    fake_ses.enqueue(error("MessageRejected"))
+    with pytest.raises(CommandError) as caught:
+        run("ses_sendtestemail", "to@example.com", "--using", "ses")
+    assert str(caught.value).startswith("MessageRejected: ")
+    assert "cancelled" not in str(caught.value)
+    assert EmailLog.objects.count() == (1 if log else 0)
+
+
+@pytest.mark.skipif(not MAILERS, reason="MAILERS and --using are Django 6.1's")
+def test_sendtestemail_reports_a_cancellation_through_a_silent_mailer(fake_ses, addresses, settings):
+    settings.MAILERS = {
+        "ses": {
+            "BACKEND": "django_ses_query.backend.EmailBackend",
+            "OPTIONS": {"endpoint_url": fake_ses.endpoint_url, "fail_silently": True, "log": False},
+        },
+    }
+
+    def cancel(sender, message, **kwargs):
+        raise CancelSend
+
+    pre_send.connect(cancel)
+    try:
+        with pytest.raises(CommandError, match="cancelled by a pre_send receiver"):
+            run("ses_sendtestemail", "to@example.com", "--using", "ses")
+    finally:
+        pre_send.disconnect(cancel)
+    assert fake_ses.requests == []
+
+
 # -- ses_prunelog ------------------------------------------------------------------
 
 

@@ -263,8 +263,10 @@ def test_unexpected_exception_still_logs_the_sends_in_flight(make_backend, fake_
 
     attempted = {r.params[SUBJECT] for r in fake_ses.requests}
     assert len(attempted) == 6
-    assert_exact(msgs, fake_ses, attempted=attempted)
+    # The message whose receiver broke has its failed row too.
+    assert_exact(msgs, fake_ses, attempted=attempted | {"m006"})
     assert EmailLog.objects.filter(status="sent").count() == 6
+    assert EmailLog.objects.get(subject="m006").error_code == "PreSendError"
 
 
 def test_cancelled_messages_are_not_counted(make_backend, fake_ses):

@@ -267,3 +267,91 @@ def test_not_in_errors_logs_or_send_log(secret_settings, fake_ses, caplog):
     assert len(rows) == 3
     for row in rows:
         assert_hidden(" ".join(str(value) for value in row.__dict__.values()))
+
+
+# -- Types: a string never turns an option on -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    "key,value",
+    [
+        ("LOG_BODY", "False"),
+        ("LOG_BODY", 0),
+        ("RETRY_UNKNOWN_OUTCOME", "0"),
+        ("RETRY_UNKNOWN_OUTCOME", "False"),
+        ("SEND_RATE_FROM_QUOTA", "False"),
+        ("SEND_RATE_FROM_QUOTA", 1),
+        ("SUPPRESSION", "no"),
+        ("LOG", "False"),
+        ("LOG", 1),
+        ("ROLE_DURATION", "3600"),
+        ("LOG_COMMIT_ROWS", 1.5),
+        ("EVENT_TOPIC_ARNS", "arn:aws:sns:us-east-1:123456789012:ses"),
+        ("TASK_PRIORITY", "10"),
+    ],
+)
+def test_flags_and_numbers_are_checked_by_type(settings, key, value):
+    settings.SES_QUERY = {**settings.SES_QUERY, key: value}
+    with pytest.raises(ImproperlyConfigured) as caught:
+        get_config()
+    assert key in str(caught.value)
+
+
+@pytest.mark.parametrize("key", ["LOG_BODY", "RETRY_UNKNOWN_OUTCOME", "SEND_RATE_FROM_QUOTA"])
+def test_a_keyword_argument_of_the_wrong_type_is_refused(settings, key):
+    with pytest.raises(ImproperlyConfigured, match=key):
+        EmailBackend(**{key.lower(): "False"})
+
+
+@pytest.mark.parametrize(
+    "key,value",
+    [
+        ("CONFIGURATION_SET", "my-set\n"),
+        ("TAGS", {"app\n": "web"}),
+        ("TAGS", {"app": "web\n"}),
+    ],
+)
+def test_a_trailing_newline_is_not_a_valid_name(settings, key, value):
+    settings.SES_QUERY = {**settings.SES_QUERY, key: value}
+    with pytest.raises(ImproperlyConfigured, match=key):
+        get_config()
+
+
+@pytest.mark.parametrize("key", ["ACCESS_KEY_ID", "SECRET_ACCESS_KEY", "SESSION_TOKEN"])
+@pytest.mark.parametrize("suffix", ["\n", " ", "\r\n", "\t"])
+def test_whitespace_in_a_credential_setting_is_refused_without_showing_it(settings, key, suffix):
+    value = {"ACCESS_KEY_ID": "AKIDVISIBLE", "SECRET_ACCESS_KEY": SECRET, "SESSION_TOKEN": TOKEN}[key]
+    settings.SES_QUERY = {**settings.SES_QUERY, key: value + suffix}
+    with pytest.raises(ImproperlyConfigured) as caught:
+        get_config()
+    assert key in str(caught.value)
+    assert "whitespace" in str(caught.value)
+    assert value not in str(caught.value)
+
+
+# -- An endpoint that cannot be used: an error at send time, logged ---------------------
+
+
+@pytest.mark.parametrize(
+    "url", ["https://email.us-east-1.amazonaws.com:99999", "https://émail.example.com", "https://[::1"]
+)
+def test_a_bad_endpoint_is_a_configuration_error_at_send_time(settings, url, caplog):
+    settings.SES_QUERY = {**settings.SES_QUERY, "ENDPOINT_URL": url}
+    with pytest.raises(SESConfigurationError) as caught:
+        EmailBackend().send_messages([message()])
+    assert caught.value.code == "InvalidEndpoint"
+    assert "ENDPOINT_URL" in str(caught.value)
+    [row] = EmailLog.objects.all()
+    assert (row.status, row.error_code) == (EmailLog.Status.FAILED, "InvalidEndpoint")
+    assert "InvalidEndpoint" in caplog.text
+
+
+@pytest.mark.parametrize("quota", [False, True])
+def test_a_bad_endpoint_honours_fail_silently(settings, quota):
+    settings.SES_QUERY = {
+        **settings.SES_QUERY, "ENDPOINT_URL": "https://email.us-east-1.amazonaws.com:70000",
+        "SEND_RATE_FROM_QUOTA": quota,
+    }
+    backend = EmailBackend(fail_silently=True)
+    assert backend.send_messages([message(), message()]) == 0
+    assert [r.error_code for r in EmailLog.objects.all()] == ["InvalidEndpoint"] * 2

@@ -3,6 +3,7 @@ same content once parsed back."""
 
 from __future__ import annotations
 
+import base64
 import email
 import os
 from email import policy
@@ -10,6 +11,7 @@ from email.message import EmailMessage as StdlibMessage
 from email.mime.text import MIMEText
 from io import BytesIO
 
+import django
 import pytest
 from django.core.mail import EmailMessage, EmailMultiAlternatives
 
@@ -198,3 +200,66 @@ def test_newlines_in_headers_are_refused(header):
     message = EmailMessage(body="b", from_email="f@example.com", to=["t@example.com"], **kwargs)
     with pytest.raises(ValueError):
         raw_message_bytes(message)
+
+
+# -- Long header values (Django 5.2's compat32 policy does not fold them) -------------
+
+DJANGO_FOLDS_EVERY_HEADER = django.VERSION >= (6, 0)
+
+
+def sent_raw(fake_ses, message) -> bytes:
+    from django_ses_query.backend import EmailBackend
+
+    assert EmailBackend().send_messages([message]) == 1
+    [request] = fake_ses.sent
+    return base64.b64decode(request.params["RawMessage.Data"])
+
+
+@pytest.mark.django_db(databases=["default", "sendlog"])
+@pytest.mark.parametrize(
+    "subject", ["S" * 1200, "Ünïcödé " + "x" * 1200, "https://example.com/" + "a" * 1100 + " tail"]
+)
+def test_a_long_unbreakable_subject_is_folded(fake_ses, subject):
+    message = EmailMessage(subject, "Body", "from@example.com", ["to@example.com"], headers={"X-Any": "1"})
+    data = sent_raw(fake_ses, message)
+    assert_sendable(data)
+    # The same subject once decoded (Django 5.2's own encoded-words for
+    # non-ASCII text decode with a leading space).
+    assert parse(data)["Subject"].lstrip() == subject
+
+
+@pytest.mark.django_db(databases=["default", "sendlog"])
+def test_a_long_unbreakable_custom_header_is_folded(fake_ses):
+    value = "v" * 1500
+    message = EmailMessage("s", "Body", "from@example.com", ["to@example.com"], headers={"X-Tracking": value})
+    data = sent_raw(fake_ses, message)
+    assert_sendable(data)
+    assert parse(data)["X-Tracking"] == value
+
+
+@pytest.mark.django_db(databases=["default", "sendlog"])
+def test_a_list_unsubscribe_url_longer_than_a_line_is_never_sent_on_one_line(fake_ses):
+    from django_ses_query.backend import EmailBackend
+    from django_ses_query.exceptions import SESInvalidMessageError
+    from django_ses_query.models import EmailLog
+
+    url = "<https://example.com/unsubscribe?token=" + "a" * 1200 + ">"
+    message = EmailMessage("s", "Body", "from@example.com", ["to@example.com"], headers={"List-Unsubscribe": url})
+    if DJANGO_FOLDS_EVERY_HEADER:
+        assert_sendable(sent_raw(fake_ses, message))
+        return
+    # Django 5.2: a URL cannot be encoded or folded without changing it.
+    with pytest.raises(SESInvalidMessageError) as caught:
+        EmailBackend().send_messages([message])
+    assert caught.value.code == "LineTooLong"
+    assert "List-Unsubscribe" in str(caught.value)
+    assert fake_ses.requests == []
+    assert EmailLog.objects.get().error_code == "LineTooLong"
+
+
+def test_short_headers_are_left_as_django_wrote_them():
+    message = EmailMessage("Hello", "Body", "from@example.com", ["to@example.com"],
+                           headers={"List-Unsubscribe": "<https://example.com/u>", "X-Any": "1"})
+    data = raw_message_bytes(message)
+    assert b"\r\nSubject: Hello\r\n" in data
+    assert b"\r\nList-Unsubscribe: <https://example.com/u>\r\n" in data

@@ -436,3 +436,56 @@ def test_each_recipient_counts_against_the_send_rate(fake_ses, monkeypatch):
     assert waits == [4]
     request = backend._prepare(message)
     assert request.recipient_count == len(request.recipients) == 4
+
+
+# -- Header names and values that would add header lines ----------------------------
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "X-Foo: a\r\nBcc: evil@example.com\r\nX-Bar",
+        "X-Foo\nBcc",
+        "X-Foo:",
+        "X Foo",
+        "X-Foo\t",
+        "X-Fö",
+        "",
+        "X-SES-MESSAGE-TAGS\r\nBcc: evil@example.com\r\nX",
+    ],
+)
+@pytest.mark.parametrize("raw", [False, True], ids=["SendEmail-shaped", "SendRawEmail"])
+def test_header_names_that_are_not_a_field_name_are_refused(backend, fake_ses, name, raw):
+    message = EmailMessage("s", "b", "from@example.com", ["to@example.com"], headers={name: "v"})
+    if raw:
+        message.attach("a.txt", b"data", "text/plain")
+    with pytest.raises(SESInvalidMessageError) as caught:
+        backend.send_messages([message])
+    assert caught.value.code == "InvalidHeader"
+    assert fake_ses.requests == []
+    row = EmailLog.objects.get()
+    assert (row.status, row.error_code) == ("failed", "InvalidHeader")
+
+
+@pytest.mark.parametrize("value", ["a\x00b", "a\x1bb", "a\rb"])
+@pytest.mark.parametrize("name", ["X-Custom", "X-SES-CONFIGURATION-SET", "X-SES-MESSAGE-TAGS"])
+def test_control_characters_in_header_values_are_refused(backend, fake_ses, name, value):
+    message = EmailMessage("s", "b", "from@example.com", ["to@example.com"], headers={name: value})
+    with pytest.raises(SESInvalidMessageError) as caught:
+        backend.send_messages([message])
+    assert caught.value.code == "InvalidHeader"
+    assert fake_ses.requests == []
+
+
+def test_attachment_filename_with_a_newline_is_refused(backend, fake_ses):
+    message = EmailMessage("s", "b", "from@example.com", ["to@example.com"])
+    message.attach("a.txt\r\nBcc: evil@example.com", b"data", "text/plain")
+    with pytest.raises(SESInvalidMessageError) as caught:
+        backend.send_messages([message])
+    assert caught.value.code == "InvalidHeader"
+    assert fake_ses.requests == []
+
+
+def test_a_tab_in_a_header_value_is_fine(backend, fake_ses):
+    message = EmailMessage("s", "b", "from@example.com", ["to@example.com"], headers={"X-Custom": "a\tb"})
+    assert backend.send_messages([message]) == 1

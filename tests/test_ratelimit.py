@@ -196,14 +196,41 @@ def test_thread_safety_with_a_moving_clock_and_mixed_sizes():
 # -- the process-wide registry ---------------------------------------------------
 
 
-def test_shared_bucket_is_one_per_key_and_rebuilt_when_the_rate_changes():
-    key = ("https://email.eu-west-1.amazonaws.com/", "AKID")
+def test_shared_bucket_is_one_per_key_and_the_lowest_rate_wins():
+    key = ("https://email.us-east-1.amazonaws.com/", "AKID")
     first = shared_bucket(key, 14)
     assert shared_bucket(key, 14) is first
     assert shared_bucket(key, 14.0) is first
     assert shared_bucket(("https://other/", "AKID"), 14) is not first
-    assert shared_bucket(key, 28) is not first
-    assert shared_bucket(key, 28).rate == 28
+    # Another backend on the same account: the same bucket, never rebuilt.
+    assert shared_bucket(key, 28) is first
+    assert first.rate == 14
+    assert shared_bucket(key, 7) is first
+    assert first.rate == 7
+    assert shared_bucket(key, 14).rate == 7
+
+
+def test_alternating_rates_keep_the_balance():
+    """Two backends at 2/s and 2.5/s alternating on one account: twelve
+    recipients take five seconds (two at once, then 2/s), as one backend
+    would; the bucket is not refilled at each switch."""
+    clock = FakeClock()
+    key = ("https://email.us-east-1.amazonaws.com/", "AKID")
+    ratelimit._buckets[key] = bucket(2, clock)
+
+    waited = sum(shared_bucket(key, 2.5 if i % 2 else 2).acquire(1) for i in range(12))
+
+    assert waited == pytest.approx(5.0)
+    assert clock.now == pytest.approx(1005.0)
+
+
+def test_lowering_the_rate_keeps_the_debt():
+    clock = FakeClock(advance_on_sleep=False)
+    limiter = bucket(10, clock)
+    limiter.reserve(15)  # Five in debt.
+    limiter.lower_rate(5)
+    assert limiter.tokens == pytest.approx(-5)
+    assert limiter.reserve(1) == pytest.approx(6 / 5)
 
 
 def test_shared_bucket_under_threads_is_a_single_instance():
@@ -336,3 +363,24 @@ def test_cache_limiter_gives_up_on_a_cache_that_cannot_count():
 
 def test_module_exports():
     assert ratelimit.reset_buckets is reset_buckets
+
+
+def test_cache_limiter_below_one_per_second_keeps_the_rate(cache):
+    """0.5/s is one message every two seconds, not one per one-second window."""
+    clock = FakeClock(now=5000.0)
+    limiter = cache_limiter(cache, 0.5, clock)
+
+    waits = [limiter.acquire(1) for _ in range(4)]
+
+    assert waits == pytest.approx([0, 2.0, 2.0, 2.0])
+    assert clock.now == pytest.approx(5006.0)
+
+
+def test_cache_limiter_below_one_per_second_after_idle_time(cache):
+    clock = FakeClock(now=5000.0)
+    limiter = cache_limiter(cache, 0.25, clock)
+    assert limiter.acquire(1) == 0
+    clock.advance(1.5)
+    assert limiter.acquire(1) == pytest.approx(2.5)  # Four seconds after the first.
+    clock.advance(4.0)
+    assert limiter.acquire(1) == 0

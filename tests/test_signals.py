@@ -132,8 +132,44 @@ def test_other_exceptions_from_pre_send_propagate(receivers, backend, fake_ses):
         raise RuntimeError("receiver bug")
 
     with pytest.raises(RuntimeError, match="receiver bug"):
-        backend.send_messages([message()])
+        backend.send_messages([message(), message("never tried")])
     assert fake_ses.requests == []
+    # Recorded first, as a failure.
+    [row] = EmailLog.objects.all()
+    assert (row.status, row.error_code, row.subject) == ("failed", "PreSendError", "Hello")
+    assert "RuntimeError: receiver bug" in row.error_message
+
+
+@pytest.mark.parametrize("concurrency", [1, 4])
+def test_other_exceptions_from_pre_send_with_fail_silently_are_logged_and_the_batch_goes_on(
+    receivers, fake_ses, post_calls, concurrency, caplog
+):
+    @receivers.pre
+    def broken(sender, message, **kwargs):
+        if message.subject == "bad":
+            raise ValueError("cannot render")
+
+    messages = [message("one"), message("bad"), message("three")]
+    assert EmailBackend(fail_silently=True, max_concurrency=concurrency).send_messages(messages) == 2
+
+    assert sorted(r.params["Message.Subject.Data"] for r in fake_ses.sent) == ["one", "three"]
+    rows = {r.subject: r for r in EmailLog.objects.all()}
+    assert (rows["bad"].status, rows["bad"].error_code) == ("failed", "PreSendError")
+    assert "ValueError: cannot render" in rows["bad"].error_message
+    [failed] = [c for c in post_calls if c["error"] is not None]
+    assert failed["message"] is messages[1] and failed["error"].code == "PreSendError"
+    assert "PreSendError" in caplog.text
+
+
+def test_other_exceptions_from_pre_send_propagate_when_sending_concurrently(receivers, fake_ses):
+    @receivers.pre
+    def broken(sender, message, **kwargs):
+        if message.subject == "bad":
+            raise KeyError("missing")
+
+    with pytest.raises(KeyError):
+        EmailBackend(max_concurrency=4).send_messages([message("one"), message("bad"), message("three")])
+    assert EmailLog.objects.get(subject="bad").error_code == "PreSendError"
 
 
 # -- post_send ---------------------------------------------------------------

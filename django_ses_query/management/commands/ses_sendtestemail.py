@@ -17,8 +17,9 @@ from django.utils import timezone
 from ... import query
 from ...exceptions import SESError
 from ...params import build_request
+from ...signals import post_send
 from ...signing import redact
-from ._ses import add_using_argument, get_backend, one_line, ses_command_error
+from ._ses import add_using_argument, get_backend, ses_command_error
 
 #: Longer parameter values (RawMessage.Data) are cut to this many characters.
 MAX_VALUE_LENGTH = 76
@@ -132,15 +133,26 @@ class Command(BaseCommand):
     # Sending.
 
     def send(self, backend, message) -> None:
+        # What happened, as post_send tells it: with a MAILERS entry that
+        # fails silently (and may not log), nothing else does.
+        errors = []
+        ours = message
+
+        def record(sender, message, error=None, **kwargs) -> None:
+            if message is ours and error is not None:
+                errors.append(error)
+
+        post_send.connect(record, weak=False)
         try:
             sent = backend.send_messages([message])
         except SESError as error:
             raise ses_command_error(error) from None
+        finally:
+            post_send.disconnect(record)
         log = getattr(message, "ses_log", None)
         if not sent:
-            if log is not None and log.error_code:
-                # A MAILERS entry with fail_silently: the row has the error.
-                raise CommandError(one_line(f"{log.error_code}: {log.error_message}"))
+            if errors:
+                raise ses_command_error(errors[0])
             raise CommandError(
                 f"Not sent to {', '.join(message.to)}: cancelled by a pre_send receiver."
             )
