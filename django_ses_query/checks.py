@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 import warnings
+from types import SimpleNamespace
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -16,6 +18,15 @@ from .events import checks as _events_checks  # noqa: F401  Registers E006.
 
 BACKEND_PATH = "django_ses_query.backend.EmailBackend"
 BACKEND_PATHS = (BACKEND_PATH, "django_ses_query.backend.QueuedEmailBackend")
+
+
+def _environment_credentials() -> SimpleNamespace:
+    """The environment's keys as they are (settings are checked in conf)."""
+    return SimpleNamespace(
+        access_key_id=os.environ.get("AWS_ACCESS_KEY_ID"),
+        secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY"),
+        session_token=os.environ.get("AWS_SESSION_TOKEN") or os.environ.get("AWS_SECURITY_TOKEN"),
+    )
 
 
 def _is_loopback(host: str) -> bool:
@@ -91,11 +102,13 @@ def check_settings(app_configs=None, **kwargs):
                     id="django_ses_query.E001",
                 )
             )
-        elif unsafe_credential_names(credentials):
+        elif not (config.access_key_id or config.profile) and unsafe_credential_names(
+            _environment_credentials()
+        ):
             errors.append(
                 checks.Error(
-                    f"The AWS credentials ({config.credentials_provider.source}) hold whitespace or "
-                    f"a control character in {', '.join(unsafe_credential_names(credentials))}.",
+                    "The AWS credentials (environment) hold whitespace or a control character in "
+                    f"{', '.join(unsafe_credential_names(_environment_credentials()))}.",
                     hint="Remove the trailing newline or spaces (values read from files often "
                     "end with one).",
                     obj=label,
