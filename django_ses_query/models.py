@@ -132,7 +132,9 @@ class EmailEvent(models.Model):
             # the first delivery is still being stored, two pollers) is
             # stored once.
             models.UniqueConstraint(
-                fields=["sns_message_id", "event_type", "recipient"], name="sesq_event_once"
+                fields=["sns_message_id", "event_type", "recipient"],
+                condition=~models.Q(sns_message_id=""),
+                name="sesq_event_once",
             ),
         ]
 

@@ -11,7 +11,9 @@ class Migration(migrations.Migration):
         migrations.AddConstraint(
             model_name="emailevent",
             constraint=models.UniqueConstraint(
-                fields=("sns_message_id", "event_type", "recipient"), name="sesq_event_once"
+                fields=("sns_message_id", "event_type", "recipient"),
+                condition=~models.Q(sns_message_id=""),
+                name="sesq_event_once",
             ),
         ),
     ]
