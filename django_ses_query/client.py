@@ -37,6 +37,7 @@ from urllib.parse import urlsplit
 import requests
 import urllib3
 from requests.adapters import HTTPAdapter
+from requests.structures import CaseInsensitiveDict
 from requests.utils import get_environ_proxies
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
@@ -317,6 +318,7 @@ class SESClient:
         # whose credentials expire can cache and refresh them.
         self.credentials_provider = config.credentials_provider
         self.session: requests.Session | None = None
+        self._url = self.endpoint_url  # as requests prepares it: see open()
         self._sleep = sleep or time.sleep
         self._clock = clock or time.monotonic
         self._jitter = jitter or full_jitter
@@ -340,6 +342,10 @@ class SESClient:
         # This also keeps requests from taking credentials for the endpoint's
         # host from ~/.netrc: they would replace the SigV4 Authorization.
         session.trust_env = False
+        # What Session.prepare_request() would do to the URL at every call.
+        prepared = requests.PreparedRequest()
+        prepared.prepare_url(self.endpoint_url, None)
+        self._url = prepared.url
         self.session = session
         return True
 
@@ -379,12 +385,7 @@ class SESClient:
             raise RuntimeError("SESClient.open() must be called before sending.")
         _wire.state = None
         try:
-            # Streamed: the status is known before the body is read, so a
-            # body cut short can be told from a request that got no answer.
-            response = session.post(
-                self.endpoint_url, data=body, headers=headers, timeout=self.config.timeout,
-                allow_redirects=False, stream=True,
-            )
+            response = self._send(session, body, headers)
         except requests.RequestException as error:
             raise _transport_error(error, getattr(_wire, "state", None)) from error
         finally:
@@ -400,6 +401,31 @@ class SESClient:
                 return parse_send_result(action, content, response.status_code)
             return parse_result(action, content, response.status_code)
         raise parse_error(content, response.status_code)
+
+    def _send(self, session: requests.Session, body: bytes, headers: dict[str, str]) -> requests.Response:
+        """POST ``body`` through the session's mounted adapter.
+
+        What ``session.post()`` would send, byte for byte (the session's
+        headers, then the call's, then Content-Length), with the session's
+        proxies and TLS verification, without the per-call work of a
+        Session that a signed API does not need: settings merging,
+        re-parsing the URL, hooks, redirects, cookies (SES sets none; a
+        cookie would not be signed anyway) and ~/.netrc (never wanted: it
+        would replace the SigV4 Authorization).
+        """
+        request = requests.PreparedRequest()
+        request.method = "POST"
+        request.url = self._url
+        request.headers = CaseInsensitiveDict(session.headers)
+        request.headers.update(headers)
+        request.headers["Content-Length"] = str(len(body))
+        request.body = body
+        # Streamed: the status is known before the body is read, so a
+        # body cut short can be told from a request that got no answer.
+        return session.get_adapter(self._url).send(
+            request, stream=True, timeout=self.config.timeout, verify=session.verify,
+            cert=session.cert, proxies=session.proxies,
+        )
 
     def _should_retry(self, error: SESError) -> bool:
         if isinstance(error, SESTransportError):

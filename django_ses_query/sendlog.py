@@ -2,6 +2,7 @@
 
 Writing the log never turns a sent email into a failure: if the write fails,
 the problem (with the MessageId) goes to the ``django_ses_query`` logger.
+:mod:`~django_ses_query.logwriter` writes a batch's rows in groups.
 """
 
 from __future__ import annotations
@@ -33,7 +34,14 @@ def _message_fields(message) -> dict:
     }
 
 
-def write_log(
+def write_log(config: Config, message, request: SendRequest | None, **outcome):
+    """Write the row for one message; return it, or None (logging off, or
+    the write failed and was reported)."""
+    row = log_row(config, message, request, **outcome)
+    return None if row is None else save_row(config, row)
+
+
+def log_row(
     config: Config,
     message,
     request: SendRequest | None,
@@ -44,8 +52,7 @@ def write_log(
     duration_ms: int | None = None,
     error: SESError | None = None,
 ):
-    """Write the row for one message; return it, or None (logging off, or
-    the write failed and was reported)."""
+    """The unsaved row for one message, or None (logging is off for it)."""
     if not config.log or (config.log == "failures" and error is None):
         return None
     from .models import EmailLog
@@ -81,14 +88,20 @@ def write_log(
             status=EmailLog.Status.SENT, message_id=message_id or "", request_id=request_id or ""
         )
     fields.update(attempts=attempts, duration_ms=duration_ms, region=config.region or "")
+    return EmailLog(**fields)
+
+
+def save_row(config: Config, row):
+    """Insert and commit one row; return it, or None (reported)."""
     try:
         # A savepoint when inside the caller's transaction on this alias, so
         # a failed insert cannot break that transaction.
         with transaction.atomic(using=config.log_database):
-            return EmailLog.objects.using(config.log_database).create(**fields)
+            row.save(force_insert=True, using=config.log_database)
+        return row
     except Exception:
         logger.exception(
             "Could not write the send log row (status=%s, MessageId=%s, to=%s, subject=%r).",
-            fields["status"], message_id or "-", ", ".join(fields["to"]), fields["subject"],
+            row.status, row.message_id or "-", ", ".join(row.to), row.subject,
         )
         return None
