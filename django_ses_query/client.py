@@ -104,9 +104,15 @@ class _SendTracking:
     Connecting (TCP, a proxy's CONNECT, the TLS handshake) writes nothing of
     the request. http.client connects lazily from ``send()`` on plain HTTP,
     so ``send()`` connects first, then marks the request as written.
+
+    A body of bytes with a Content-Length goes out in the same write as the
+    headers (http.client and urllib3 write them apart): one system call and
+    one packet less per request, the same bytes on the wire.
     """
 
     _ses_connecting = False
+    _ses_body: bytes | None = None  # to write with the header block
+    _ses_skip = 0  # bytes of the body already written with the headers
 
     def connect(self) -> None:
         if getattr(_wire, "state", None) is None:
@@ -117,16 +123,28 @@ class _SendTracking:
         finally:
             self._ses_connecting = False
 
-    def request(self, *args, **kwargs):
+    def request(self, method, url, body=None, headers=None, **kwargs):
         if getattr(_wire, "state", None) is None:
             _wire.state = NOT_WRITTEN
-        return super().request(*args, **kwargs)  # type: ignore[misc]
+        framed = headers is not None and any(name.lower() == "content-length" for name in headers)
+        if isinstance(body, bytes) and body and framed and not kwargs.get("chunked"):
+            self._ses_body = body
+        self._ses_skip = 0
+        try:
+            return super().request(method, url, body=body, headers=headers, **kwargs)  # type: ignore[misc]
+        finally:
+            self._ses_body, self._ses_skip = None, 0
 
     def send(self, data) -> None:
         if not self._ses_connecting:
             if self.sock is None:  # type: ignore[attr-defined]
                 self.connect()
             _wire.state = WRITTEN
+            if self._ses_skip:  # the body, already written with the headers
+                self._ses_skip -= len(data)
+                return
+            if self._ses_body is not None:  # the header block: the body joins it
+                data, self._ses_skip, self._ses_body = data + self._ses_body, len(self._ses_body), None
         super().send(data)  # type: ignore[misc]
 
 
