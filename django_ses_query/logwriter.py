@@ -28,6 +28,7 @@ def insert_rows(config: Config, rows: list) -> list:
     one, each row is tried on its own, so one bad row loses only itself."""
     if len(rows) > 1:
         alias = config.log_database
+        new = [row for row in rows if row.pk is None]
         try:
             # A savepoint when inside the caller's transaction on this alias.
             with transaction.atomic(using=alias):
@@ -40,7 +41,7 @@ def insert_rows(config: Config, rows: list) -> list:
         except Exception:
             logger.debug("Could not write %d send log rows together; writing them one by one.",
                          len(rows), exc_info=True)
-            for row in rows:
+            for row in new:  # keys of rows the rollback took back
                 row.pk = None
                 row._state.adding = True
     return [save_row(config, row) for row in rows]
