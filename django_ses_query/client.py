@@ -172,9 +172,33 @@ class _TrackingAdapter(HTTPAdapter):
     track whether the request was written. Other proxies (SOCKS) are not
     tracked; failures through them are classified by exception type."""
 
+    # (key, value) of the last lookup: one client calls one endpoint with the
+    # same TLS settings and proxies every time, so each is worked out once.
+    _ses_pool: tuple | None = None
+    _ses_url: tuple | None = None
+
     def init_poolmanager(self, *args, **kwargs) -> None:
         super().init_poolmanager(*args, **kwargs)
         self.poolmanager.pool_classes_by_scheme = dict(_TRACKED_POOLS)
+
+    def get_connection_with_tls_context(self, request, verify, proxies=None, cert=None):
+        key = (request.url, verify, cert, tuple(proxies.items()) if proxies else ())
+        cached = self._ses_pool
+        if cached is None or cached[0] != key:
+            pool = super().get_connection_with_tls_context(request, verify, proxies=proxies, cert=cert)
+            self._ses_pool = cached = (key, pool)
+        return cached[1]
+
+    def request_url(self, request, proxies):
+        key = (request.url, tuple(proxies.items()) if proxies else ())
+        cached = self._ses_url
+        if cached is None or cached[0] != key:
+            self._ses_url = cached = (key, super().request_url(request, proxies))
+        return cached[1]
+
+    def close(self) -> None:
+        self._ses_pool = self._ses_url = None
+        super().close()
 
     def proxy_manager_for(self, proxy, **proxy_kwargs):
         manager = super().proxy_manager_for(proxy, **proxy_kwargs)

@@ -8,6 +8,7 @@ the problem (with the MessageId) goes to the ``django_ses_query`` logger.
 from __future__ import annotations
 
 import logging
+from functools import lru_cache
 
 from django.db import transaction
 
@@ -88,7 +89,24 @@ def log_row(
             status=EmailLog.Status.SENT, message_id=message_id or "", request_id=request_id or ""
         )
     fields.update(attempts=attempts, duration_ms=duration_ms, region=config.region or "")
-    return EmailLog(**fields)
+    return new_row(EmailLog, fields)
+
+
+@lru_cache(maxsize=None)
+def _defaults(model) -> tuple[tuple, frozenset]:
+    """(attname, the function giving its default) for each concrete field,
+    and the set of those attnames."""
+    defaults = tuple((field.attname, field.get_default) for field in model._meta.concrete_fields)
+    return defaults, frozenset(attname for attname, _ in defaults)
+
+
+def new_row(model, fields: dict):
+    """``model(**fields)``, built from positional values when every name is
+    a concrete field's attname: the same instance, at half the cost."""
+    defaults, attnames = _defaults(model)
+    if not attnames.issuperset(fields):  # e.g. a related object by its field name
+        return model(**fields)
+    return model(*[fields[attname] if attname in fields else default() for attname, default in defaults])
 
 
 def save_row(config: Config, row):
