@@ -445,3 +445,25 @@ def test_prunelog_uses_the_log_database(settings):
     assert "Deleted 1 log row older than 10 days" in out
     assert any(q["sql"].upper().startswith("DELETE") for q in queries)
     assert list(EmailLog.objects.using("sendlog").values_list("subject", flat=True)) == ["2 days"]
+
+
+def test_prunelog_deletes_events_with_their_rows_and_keeps_what_they_caused():
+    from django_ses_query.models import EmailEvent, Suppression
+
+    old, new = make_rows([10, 1])
+    resend = EmailLog.objects.create(status="sent", resent_from=old)
+    bounce = EmailEvent.objects.create(log=old, message_id="m-old", event_type="bounce", recipient="a@example.com")
+    EmailEvent.objects.create(log=new, message_id="m-new", event_type="delivery", recipient="b@example.com")
+    orphan = EmailEvent.objects.create(message_id="m-unknown", event_type="delivery")
+    EmailEvent.objects.filter(pk=orphan.pk).update(created_at=timezone.now() - datetime.timedelta(days=10))
+    Suppression.objects.create(address="A@example.com", reason="bounce", event=bounce)
+
+    out = run("ses_prunelog", "--days", "5")
+
+    assert "Deleted 1 log row " in out
+    assert set(EmailLog.objects.values_list("pk", flat=True)) == {new.pk, resend.pk}
+    assert list(EmailEvent.objects.values_list("message_id", flat=True)) == ["m-new"]
+    resend.refresh_from_db()
+    assert resend.resent_from is None
+    suppression = Suppression.objects.get()
+    assert suppression.address == "a@example.com" and suppression.event is None

@@ -1,5 +1,6 @@
 """``manage.py ses_prunelog --days N``: delete send log rows older than N days,
-a batch at a time, so a large delete never holds long locks."""
+with their SES events, a batch at a time, so a large delete never holds long
+locks (and never reads the bodies of the rows it deletes)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,11 @@ import datetime
 
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
-from django.db import DEFAULT_DB_ALIAS, connections
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.utils import timezone
 
 from ...conf import get_config
-from ...models import EmailLog
+from ...models import EmailEvent, EmailLog, Suppression
 
 BATCH_SIZE = 1000
 
@@ -66,10 +67,30 @@ class Command(BaseCommand):
             ids = list(old.values_list("pk", flat=True)[:batch_size])
             if not ids:
                 break
-            deleted, _ = EmailLog.objects.using(database).filter(pk__in=ids).delete()
+            deleted = _delete(database, ids)
             total += deleted
             if verbosity >= 2:
                 self.stdout.write(f"  deleted {deleted} ({total} so far)")
             if len(ids) < batch_size:
                 break
+        orphans = EmailEvent.objects.using(database).filter(log=None, created_at__lt=cutoff)
+        if orphans.exists():  # Events for messages this log never had.
+            with transaction.atomic(using=database):
+                _delete_events(database, orphans)
         self.stdout.write(self.style.SUCCESS(f"Deleted {_rows(total)} {when}{where}."))
+
+
+def _delete(database: str, ids: list[int]) -> int:
+    """Delete these log rows and their events without the ORM's collector,
+    which would first read every column of every row (bodies included)."""
+    with transaction.atomic(using=database):
+        EmailLog.objects.using(database).filter(resent_from__in=ids).update(resent_from=None)
+        events = EmailEvent.objects.using(database).filter(log__in=ids)
+        if events.exists():
+            _delete_events(database, events)
+        return EmailLog.objects.using(database).filter(pk__in=ids)._raw_delete(database)
+
+
+def _delete_events(database: str, events) -> None:
+    Suppression.objects.using(database).filter(event__in=events.values("pk")).update(event=None)
+    events._raw_delete(database)
