@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 import threading
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
+from queue import Empty, SimpleQueue
 from typing import Any
 
 import django
@@ -197,6 +198,9 @@ class EmailBackend(BaseEmailBackend):
         sent = 0
         first_error: SESError | None = None
         in_flight: dict[Future, tuple] = {}
+        # Each request's future, as it completes (cheaper than wait() over
+        # every future in flight at each completion).
+        completed: SimpleQueue[Future] = SimpleQueue()
         pending = iter(messages)
         workers = min(self.config.max_concurrency, len(messages))
         with ThreadPoolExecutor(workers, thread_name_prefix="django_ses_query") as pool, ExitStack() as stack:
@@ -218,12 +222,20 @@ class EmailBackend(BaseEmailBackend):
                             first_error = error
                         continue
                     if request is not None:
-                        in_flight[pool.submit(self._transmit, request)] = (message, request)
+                        future = pool.submit(self._transmit, request)
+                        in_flight[future] = (message, request)
+                        future.add_done_callback(completed.put)
                 if not in_flight:
                     break
                 # Woken when the rows waiting are due, to commit them.
                 timeout = self._log_writer.timeout() if self._log_writer is not None else None
-                done, _ = wait(in_flight, timeout=timeout, return_when=FIRST_COMPLETED)
+                done = []
+                try:
+                    done.append(completed.get(timeout=timeout))
+                    while not completed.empty():
+                        done.append(completed.get_nowait())
+                except Empty:
+                    pass
                 self._commit_due_rows()
                 for future in done:
                     message, request = in_flight.pop(future)
