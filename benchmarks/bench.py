@@ -474,9 +474,7 @@ def time_stages() -> dict:
     """Wrap the backend's stages with wall-clock timers; return the totals
     (seconds, filled in as messages are sent). Names that a refactoring
     removed are skipped."""
-    import requests
-
-    from django_ses_query import backend, client
+    from django_ses_query import backend, client, logwriter
 
     totals: dict = {}
 
@@ -495,17 +493,14 @@ def time_stages() -> dict:
         setattr(owner, name, timed)
         _unwrap.append((owner, name, function))
 
-    from django_ses_query import sendlog
-
     labels = (
         (backend, "build_request", "  build_request (message to Query params)"),
         (client, "sign", "  sign (SigV4)"),
         (client.SESClient, "_send", "  SESClient._send (HTTP incl. endpoint)"),
-        (requests.Session, "post", "  requests.Session.post (HTTP incl. endpoint)"),
         (client, "parse_send_result", "  parse_send_result (XML)"),
+        (backend, "log_row", "  log_row (the EmailLog instance)"),
+        (logwriter, "insert_rows", "  insert_rows (bulk insert + commit of a group)"),
         (backend, "write_log", "  write_log (EmailLog row + commit)"),
-        (sendlog.LogWriter, "add", "  LogWriter.add (EmailLog row, batched)") if hasattr(sendlog, "LogWriter") else None,
-        (sendlog.LogWriter, "flush", "  LogWriter.flush (bulk insert + commit)") if hasattr(sendlog, "LogWriter") else None,
     )
     for owner, name, label in filter(None, labels):
         if getattr(owner, name, None) is not None:
