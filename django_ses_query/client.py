@@ -95,6 +95,8 @@ def full_jitter(ceiling: float) -> float:
 _wire = threading.local()
 NOT_WRITTEN = "not written"
 WRITTEN = "written"
+#: Bodies up to this size are written together with the request's headers.
+JOINED_BODY_MAX = 64 * 1024
 
 
 class _SendTracking:
@@ -105,9 +107,11 @@ class _SendTracking:
     the request. http.client connects lazily from ``send()`` on plain HTTP,
     so ``send()`` connects first, then marks the request as written.
 
-    A body of bytes with a Content-Length goes out in the same write as the
-    headers (http.client and urllib3 write them apart): one system call and
-    one packet less per request, the same bytes on the wire.
+    A body of bytes with a Content-Length, up to :data:`JOINED_BODY_MAX`
+    bytes, goes out in the same write as the headers (http.client and
+    urllib3 write them apart): one system call and one packet less per
+    request, the same bytes on the wire. A larger body is written on its
+    own, rather than copied.
     """
 
     _ses_connecting = False
@@ -127,7 +131,7 @@ class _SendTracking:
         if getattr(_wire, "state", None) is None:
             _wire.state = NOT_WRITTEN
         framed = headers is not None and any(name.lower() == "content-length" for name in headers)
-        if isinstance(body, bytes) and body and framed and not kwargs.get("chunked"):
+        if isinstance(body, bytes) and 0 < len(body) <= JOINED_BODY_MAX and framed and not kwargs.get("chunked"):
             self._ses_body = body
         self._ses_skip = 0
         try:
