@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from email.header import Header
+from functools import lru_cache
 from email.utils import formataddr, getaddresses
 
 from django.utils.encoding import punycode
@@ -34,18 +35,28 @@ def check_header_text(name: str, value: str) -> str:
     return value
 
 
+#: Distinct addresses remembered by the pure functions below: bulk sends
+#: repeat their From, Cc and Reply-To, and parsing is costly.
+ADDRESS_CACHE_SIZE = 1024
+
+
 def format_address(address) -> str:
     """One address, ready for SES: ``"Name" <local@xn--domain>``."""
     if isinstance(address, (tuple, list)) and len(address) == 2:
         name, addr = (str(part) for part in address)
-        raw = f"{name} <{addr}>"
-    else:
-        raw = str(address)
+        return _format_address(f"{name} <{addr}>", name, addr)
+    return _format_address(str(address), None, None)
+
+
+@lru_cache(maxsize=ADDRESS_CACHE_SIZE)
+def _format_address(raw: str, name: str | None, addr: str | None) -> str:
+    """``raw`` is parsed when ``name`` and ``addr`` are None (a pure
+    function of its arguments: errors are raised again, never cached)."""
     if "\n" in raw or "\r" in raw:
         raise _invalid("InvalidAddress", f"Invalid address {raw!r}: it contains a newline.")
     if _CONTROLS.search(raw) or "\t" in raw:
         raise _invalid("InvalidAddress", f"Invalid address {raw!r}: it contains a control character.")
-    if not isinstance(address, (tuple, list)):
+    if addr is None:
         parsed = getaddresses([raw])
         if len(parsed) != 1:
             raise _invalid("InvalidAddress", f"Invalid address {raw!r}: expected one address.")
@@ -75,6 +86,7 @@ def format_addresses(addresses) -> list[str]:
     return [format_address(address) for address in addresses or () if address]
 
 
+@lru_cache(maxsize=ADDRESS_CACHE_SIZE)
 def bare_address(formatted: str) -> str:
     """``"Name" <a@example.com>`` → ``a@example.com``."""
     return getaddresses([formatted])[0][1]

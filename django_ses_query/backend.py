@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 import threading
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
+from queue import Empty, SimpleQueue
 from typing import Any
 
 import django
@@ -16,7 +17,8 @@ from .client import Response, SESClient
 from .conf import OPTION_NAMES, get_config
 from .exceptions import CancelSend, SESError, SESInterruptedError, SESPreSendError
 from .params import SendRequest, build_request
-from .sendlog import write_log
+from .logwriter import LogWriter
+from .sendlog import log_row, save_row, write_log
 from .signals import post_send, pre_send
 
 logger = logging.getLogger("django_ses_query")
@@ -57,6 +59,8 @@ class EmailBackend(BaseEmailBackend):
             raise
         self.client = SESClient(self.config)
         self._lock = threading.RLock()
+        # The rows of the send_messages() call in progress (see logwriter).
+        self._log_writer: LogWriter | None = None
 
     def __repr__(self) -> str:
         return (
@@ -85,13 +89,19 @@ class EmailBackend(BaseEmailBackend):
             message.ses_log = None
         with self._lock:
             new_session = self.open()
+            outer_writer = self._log_writer  # a post_send receiver may send again
+            self._log_writer = writer = LogWriter(self.config, self._post_send)
             try:
                 if self.config.max_concurrency > 1 and len(messages) > 1:
                     return self._send_concurrently(messages)
                 return self._send_sequentially(messages)
             finally:
-                if new_session:
-                    self.close()
+                self._log_writer = outer_writer
+                try:
+                    writer.flush()  # Every row is committed before returning.
+                finally:
+                    if new_session:
+                        self.close()
 
     # The stages for one message.
 
@@ -121,6 +131,8 @@ class EmailBackend(BaseEmailBackend):
 
         if remove_suppressed(request, self.config.log_database):
             return True
+        if self._log_writer is not None:
+            self._log_writer.flush()  # the rows before it first, in order
         message.ses_log = write_log(self.config, message, request, status="suppressed")
         return False
 
@@ -132,10 +144,13 @@ class EmailBackend(BaseEmailBackend):
         return self.client.call(request.action, body=request.body, recipients=request.recipient_count)
 
     def _finish(self, message, request, response=None, error=None) -> bool:
-        """Log row and post_send, on the calling thread. True when sent."""
+        """Log row and post_send, on the calling thread. True when sent.
+
+        Inside send_messages() the row joins the batch's group (written
+        before post_send fires); otherwise it is written at once."""
         if error is None:
             message.ses_message_id = response.result.message_id
-            message.ses_log = write_log(
+            row = log_row(
                 self.config,
                 message,
                 request,
@@ -145,7 +160,7 @@ class EmailBackend(BaseEmailBackend):
                 duration_ms=response.duration_ms,
             )
         else:
-            message.ses_log = write_log(
+            row = log_row(
                 self.config,
                 message,
                 request,
@@ -160,11 +175,22 @@ class EmailBackend(BaseEmailBackend):
                 "Sending %r to %s failed: %s",
                 str(message.subject or ""), ", ".join(str(r) for r in message.recipients()), error,
             )
+        if self._log_writer is not None:
+            self._log_writer.add(message, row, error)
+        else:
+            message.ses_log = None if row is None else save_row(self.config, row)
+            self._post_send(message, message.ses_log, error)
+        return error is None
+
+    def _commit_due_rows(self) -> None:
+        if self._log_writer is not None:
+            self._log_writer.flush_if_due()
+
+    def _post_send(self, message, log, error) -> None:
         try:
-            post_send.send(sender=type(self), message=message, log=message.ses_log, error=error)
+            post_send.send(sender=type(self), message=message, log=log, error=error)
         except Exception:
             logger.exception("A post_send receiver failed.")
-        return error is None
 
     # Sending loops.
 
@@ -178,6 +204,7 @@ class EmailBackend(BaseEmailBackend):
     def _send_sequentially(self, messages) -> int:
         sent = 0
         for message in messages:
+            self._commit_due_rows()
             request = None
             try:
                 request = self._prepare(message)
@@ -201,6 +228,9 @@ class EmailBackend(BaseEmailBackend):
         sent = 0
         first_error: SESError | None = None
         in_flight: dict[Future, tuple] = {}
+        # Each request's future, as it completes (cheaper than wait() over
+        # every future in flight at each completion).
+        completed: SimpleQueue[Future] = SimpleQueue()
         pending = iter(messages)
         workers = min(self.config.max_concurrency, len(messages))
         with ThreadPoolExecutor(workers, thread_name_prefix="django_ses_query") as pool, ExitStack() as stack:
@@ -222,10 +252,21 @@ class EmailBackend(BaseEmailBackend):
                             first_error = error
                         continue
                     if request is not None:
-                        in_flight[pool.submit(self._transmit, request)] = (message, request)
+                        future = pool.submit(self._transmit, request)
+                        in_flight[future] = (message, request)
+                        future.add_done_callback(completed.put)
                 if not in_flight:
                     break
-                done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                # Woken when the rows waiting are due, to commit them.
+                timeout = self._log_writer.timeout() if self._log_writer is not None else None
+                done = []
+                try:
+                    done.append(completed.get(timeout=timeout))
+                    while not completed.empty():
+                        done.append(completed.get_nowait())
+                except Empty:
+                    pass
+                self._commit_due_rows()
                 for future in done:
                     message, request = in_flight.pop(future)
                     try:

@@ -38,6 +38,7 @@ import requests
 import urllib3
 from django.views.decorators.debug import sensitive_variables
 from requests.adapters import HTTPAdapter
+from requests.structures import CaseInsensitiveDict
 from requests.utils import get_environ_proxies
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
@@ -103,6 +104,8 @@ def full_jitter(ceiling: float) -> float:
 _wire = threading.local()
 NOT_WRITTEN = "not written"
 WRITTEN = "written"
+#: Bodies up to this size are written together with the request's headers.
+JOINED_BODY_MAX = 64 * 1024
 
 
 class _SendTracking:
@@ -112,9 +115,17 @@ class _SendTracking:
     Connecting (TCP, a proxy's CONNECT, the TLS handshake) writes nothing of
     the request. http.client connects lazily from ``send()`` on plain HTTP,
     so ``send()`` connects first, then marks the request as written.
+
+    A body of bytes with a Content-Length, up to :data:`JOINED_BODY_MAX`
+    bytes, goes out in the same write as the headers (http.client and
+    urllib3 write them apart): one system call and one packet less per
+    request, the same bytes on the wire. A larger body is written on its
+    own, rather than copied.
     """
 
     _ses_connecting = False
+    _ses_body: bytes | None = None  # to write with the header block
+    _ses_skip = 0  # bytes of the body already written with the headers
 
     def connect(self) -> None:
         if getattr(_wire, "state", None) is None:
@@ -125,16 +136,28 @@ class _SendTracking:
         finally:
             self._ses_connecting = False
 
-    def request(self, *args, **kwargs):
+    def request(self, method, url, body=None, headers=None, **kwargs):
         if getattr(_wire, "state", None) is None:
             _wire.state = NOT_WRITTEN
-        return super().request(*args, **kwargs)  # type: ignore[misc]
+        framed = headers is not None and any(name.lower() == "content-length" for name in headers)
+        if isinstance(body, bytes) and 0 < len(body) <= JOINED_BODY_MAX and framed and not kwargs.get("chunked"):
+            self._ses_body = body
+        self._ses_skip = 0
+        try:
+            return super().request(method, url, body=body, headers=headers, **kwargs)  # type: ignore[misc]
+        finally:
+            self._ses_body, self._ses_skip = None, 0
 
     def send(self, data) -> None:
         if not self._ses_connecting:
             if self.sock is None:  # type: ignore[attr-defined]
                 self.connect()
             _wire.state = WRITTEN
+            if self._ses_skip:  # the body, already written with the headers
+                self._ses_skip -= len(data)
+                return
+            if self._ses_body is not None:  # the header block: the body joins it
+                data, self._ses_skip, self._ses_body = data + self._ses_body, len(self._ses_body), None
         super().send(data)  # type: ignore[misc]
 
 
@@ -162,9 +185,33 @@ class _TrackingAdapter(HTTPAdapter):
     track whether the request was written. Other proxies (SOCKS) are not
     tracked; failures through them are classified by exception type."""
 
+    # (key, value) of the last lookup: one client calls one endpoint with the
+    # same TLS settings and proxies every time, so each is worked out once.
+    _ses_pool: tuple | None = None
+    _ses_url: tuple | None = None
+
     def init_poolmanager(self, *args, **kwargs) -> None:
         super().init_poolmanager(*args, **kwargs)
         self.poolmanager.pool_classes_by_scheme = dict(_TRACKED_POOLS)
+
+    def get_connection_with_tls_context(self, request, verify, proxies=None, cert=None):
+        key = (request.url, verify, cert, tuple(proxies.items()) if proxies else ())
+        cached = self._ses_pool
+        if cached is None or cached[0] != key:
+            pool = super().get_connection_with_tls_context(request, verify, proxies=proxies, cert=cert)
+            self._ses_pool = cached = (key, pool)
+        return cached[1]
+
+    def request_url(self, request, proxies):
+        key = (request.url, tuple(proxies.items()) if proxies else ())
+        cached = self._ses_url
+        if cached is None or cached[0] != key:
+            self._ses_url = cached = (key, super().request_url(request, proxies))
+        return cached[1]
+
+    def close(self) -> None:
+        self._ses_pool = self._ses_url = None
+        super().close()
 
     def proxy_manager_for(self, proxy, **proxy_kwargs):
         manager = super().proxy_manager_for(proxy, **proxy_kwargs)
@@ -328,6 +375,7 @@ class SESClient:
         # whose credentials expire can cache and refresh them.
         self.credentials_provider = config.credentials_provider
         self.session: requests.Session | None = None
+        self._url = self.endpoint_url  # as requests prepares it: see open()
         self._sleep = sleep or time.sleep
         self._clock = clock or time.monotonic
         self._jitter = jitter or full_jitter
@@ -352,6 +400,12 @@ class SESClient:
         # This also keeps requests from taking credentials for the endpoint's
         # host from ~/.netrc: they would replace the SigV4 Authorization.
         session.trust_env = False
+        # What Session.prepare_request() would do to the URL at every call.
+        self._url = self.endpoint_url
+        if self.endpoint_problem is None:
+            prepared = requests.PreparedRequest()
+            prepared.prepare_url(self.endpoint_url, None)
+            self._url = prepared.url
         self.session = session
         return True
 
@@ -420,10 +474,7 @@ class SESClient:
         try:
             # Streamed: the status is known before the body is read, so a
             # body cut short can be told from a request that got no answer.
-            response = session.post(
-                self.endpoint_url, data=body, headers=headers, timeout=self.config.timeout,
-                allow_redirects=False, stream=True,
-            )
+            response = self._send(session, body, headers)
         except (requests.RequestException, ValueError) as error:
             state = getattr(_wire, "state", None)
             if isinstance(error, ValueError) and state != WRITTEN:
@@ -455,6 +506,31 @@ class SESClient:
                 return parse_send_result(action, content, response.status_code)
             return parse_result(action, content, response.status_code)
         raise parse_error(content, response.status_code)
+
+    def _send(self, session: requests.Session, body: bytes, headers: dict[str, str]) -> requests.Response:
+        """POST ``body`` through the session's mounted adapter.
+
+        What ``session.post()`` would send, byte for byte (the session's
+        headers, then the call's, then Content-Length), with the session's
+        proxies and TLS verification, without the per-call work of a
+        Session that a signed API does not need: settings merging,
+        re-parsing the URL, hooks, redirects, cookies (SES sets none; a
+        cookie would not be signed anyway) and ~/.netrc (never wanted: it
+        would replace the SigV4 Authorization).
+        """
+        request = requests.PreparedRequest()
+        request.method = "POST"
+        request.url = self._url
+        request.headers = CaseInsensitiveDict(session.headers)
+        request.headers.update(headers)
+        request.headers["Content-Length"] = str(len(body))
+        request.body = body
+        # Streamed: the status is known before the body is read, so a
+        # body cut short can be told from a request that got no answer.
+        return session.get_adapter(self._url).send(
+            request, stream=True, timeout=self.config.timeout, verify=session.verify,
+            cert=session.cert, proxies=session.proxies,
+        )
 
     def _should_retry(self, error: SESError) -> bool:
         if isinstance(error, SESTransportError):

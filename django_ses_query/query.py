@@ -7,6 +7,7 @@ in the order given, as SES (and botocore's query serializer) write them.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 from typing import Any
 
 API_VERSION = "2010-12-01"
@@ -24,12 +25,12 @@ def flatten(params: Mapping[str, Any], prefix: str = "") -> list[tuple[str, str]
         name = f"{prefix}{key}"
         if value is None:
             continue
-        if isinstance(value, Mapping):
+        if type(value) is dict or isinstance(value, Mapping):
             pairs.extend(flatten(value, f"{name}."))
         elif isinstance(value, (list, tuple)):
             for index, item in enumerate(value, start=1):
                 member = f"{name}.member.{index}"
-                if isinstance(item, Mapping):
+                if type(item) is dict or isinstance(item, Mapping):
                     pairs.extend(flatten(item, f"{member}."))
                 else:
                     pairs.append((member, _text(item)))
@@ -64,9 +65,16 @@ def _form_quote(value: Any) -> str:
     return data.decode("latin-1").translate(_FORM_BYTES)
 
 
+#: Parameter names repeat from call to call (``Destination.ToAddresses.member.1``...).
+_form_quote_name = lru_cache(maxsize=512)(_form_quote)
+
+
 def encode(action: str, params: Mapping[str, Any] | Iterable[tuple[str, str]] = ()) -> bytes:
     """The UTF-8 form body of one Query API call: what ``urlencode(pairs,
     encoding="utf-8")`` gives, byte for byte."""
     flat = flatten(params) if isinstance(params, Mapping) else list(params)
     pairs = [("Action", action), ("Version", API_VERSION), *flat]
-    return "&".join([f"{_form_quote(name)}={_form_quote(value)}" for name, value in pairs]).encode("ascii")
+    return "&".join([
+        f"{_form_quote_name(name) if type(name) is str else _form_quote(name)}={_form_quote(value)}"
+        for name, value in pairs
+    ]).encode("ascii")

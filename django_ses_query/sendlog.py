@@ -2,11 +2,13 @@
 
 Writing the log never turns a sent email into a failure: if the write fails,
 the problem (with the MessageId) goes to the ``django_ses_query`` logger.
+:mod:`~django_ses_query.logwriter` writes a batch's rows in groups.
 """
 
 from __future__ import annotations
 
 import logging
+from functools import lru_cache
 
 from django.db import transaction
 
@@ -63,7 +65,14 @@ def fit_columns(fields: dict) -> list[str]:
     return notes
 
 
-def write_log(
+def write_log(config: Config, message, request: SendRequest | None, **outcome):
+    """Write the row for one message; return it, or None (logging off, or
+    the write failed and was reported)."""
+    row = log_row(config, message, request, **outcome)
+    return None if row is None else save_row(config, row)
+
+
+def log_row(
     config: Config,
     message,
     request: SendRequest | None,
@@ -75,9 +84,9 @@ def write_log(
     error: SESError | None = None,
     status: str | None = None,
 ):
-    """Write the row for one message; return it, or None (logging off, or
-    the write failed and was reported). ``status`` replaces ``sent`` for a
-    message not sent without an error (``suppressed``)."""
+    """The unsaved row for one message, or None (logging is off for it).
+    ``status`` replaces ``sent`` for a message not sent without an error
+    (``suppressed``)."""
     if not config.log or (config.log == "failures" and error is None and status is None):
         return None
     from .models import EmailLog
@@ -122,14 +131,37 @@ def write_log(
         )
         if error is not None:
             fields["error_message"] += f"\n[Stored with changes: {'; '.join(notes)}.]"
+    return new_row(EmailLog, fields)
+
+
+@lru_cache(maxsize=None)
+def _defaults(model) -> tuple[tuple, frozenset]:
+    """(attname, the function giving its default) for each concrete field,
+    and the set of those attnames."""
+    defaults = tuple((field.attname, field.get_default) for field in model._meta.concrete_fields)
+    return defaults, frozenset(attname for attname, _ in defaults)
+
+
+def new_row(model, fields: dict):
+    """``model(**fields)``, built from positional values when every name is
+    a concrete field's attname: the same instance, at half the cost."""
+    defaults, attnames = _defaults(model)
+    if not attnames.issuperset(fields):  # e.g. a related object by its field name
+        return model(**fields)
+    return model(*[fields[attname] if attname in fields else default() for attname, default in defaults])
+
+
+def save_row(config: Config, row):
+    """Insert and commit one row; return it, or None (reported)."""
     try:
         # A savepoint when inside the caller's transaction on this alias, so
         # a failed insert cannot break that transaction.
         with transaction.atomic(using=config.log_database):
-            return EmailLog.objects.using(config.log_database).create(**fields)
+            row.save(force_insert=True, using=config.log_database)
+        return row
     except Exception:
         logger.exception(
             "Could not write the send log row (status=%s, MessageId=%s, to=%s, subject=%r).",
-            fields["status"], message_id or "-", ", ".join(fields["to"]), fields["subject"],
+            row.status, row.message_id or "-", ", ".join(row.to), row.subject,
         )
         return None

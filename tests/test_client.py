@@ -369,13 +369,14 @@ def test_connection_refused_is_retried_then_reported(make_client):
 def test_connection_refused_then_the_endpoint_answers(make_client, fake_ses, monkeypatch):
     """Refused twice (nothing sent), then accepted: one send, three attempts."""
     client = make_client()
-    real_post = requests.Session.post
+    real_send = requests.adapters.HTTPAdapter.send
     refused = iter([refused_endpoint(), refused_endpoint()])
 
-    def post(session, url, **kwargs):
-        return real_post(session, next(refused, url), **kwargs)
+    def send_to_refused(adapter, request, **kwargs):
+        request.url = next(refused, request.url)
+        return real_send(adapter, request, **kwargs)
 
-    monkeypatch.setattr(requests.Session, "post", post)
+    monkeypatch.setattr(requests.adapters.HTTPAdapter, "send", send_to_refused)
 
     assert send(client).attempts == 3
     assert len(fake_ses.requests) == 1

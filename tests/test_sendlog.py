@@ -252,6 +252,7 @@ def sendlog_table_dropped():
     after). Renamed away rather than dropped: other tables' foreign keys
     (EmailEvent.log) follow it, and PostgreSQL would refuse the drop."""
     conn = connections["sendlog"]
+    # Renamed away, not dropped: other tables' foreign keys point at it.
     with conn.cursor() as cursor:
         cursor.execute(f"ALTER TABLE {conn.ops.quote_name(TABLE)} RENAME TO {conn.ops.quote_name(TABLE + '_away')}")
     try:

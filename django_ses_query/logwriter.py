@@ -1,0 +1,99 @@
+"""Send-log rows of a batch, written in groups.
+
+One insert and one commit per ``LOG_COMMIT_ROWS`` rows, or sooner once the
+oldest row waiting is ``LOG_COMMIT_SECONDS`` old, and always before
+``send_messages()`` returns or raises. ``post_send`` for a message fires once
+its row is written (so ``log`` has its primary key), in the order the
+messages finished. ``LOG_COMMIT_ROWS=1`` writes and commits each row on its
+own, as soon as its message is done.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+from django.db import connections, transaction
+
+from .conf import Config
+from .sendlog import save_row
+
+logger = logging.getLogger("django_ses_query")
+
+
+def insert_rows(config: Config, rows: list) -> list:
+    """Insert and commit ``rows`` together; return each row, or None where
+    it could not be written (reported). If the group cannot be written as
+    one, each row is tried on its own, so one bad row loses only itself."""
+    if len(rows) > 1:
+        alias = config.log_database
+        new = [row for row in rows if row.pk is None]
+        try:
+            # A savepoint when inside the caller's transaction on this alias.
+            with transaction.atomic(using=alias):
+                if connections[alias].features.can_return_rows_from_bulk_insert:
+                    type(rows[0]).objects.using(alias).bulk_create(rows)
+                else:  # No primary keys from a bulk insert (MySQL): one INSERT each, one commit.
+                    for row in rows:
+                        row.save(force_insert=True, using=alias)
+            return rows
+        except Exception:
+            logger.debug("Could not write %d send log rows together; writing them one by one.",
+                         len(rows), exc_info=True)
+            for row in new:  # keys of rows the rollback took back
+                row.pk = None
+                row._state.adding = True
+    return [save_row(config, row) for row in rows]
+
+
+class LogWriter:
+    """The rows of one ``send_messages()`` call (used on its thread only).
+
+    ``done(message, log, error)`` is called for every message added, once
+    its row (if any) is written: ``message.ses_log`` is then the saved row,
+    or None when there is none.
+    """
+
+    def __init__(self, config: Config, done: Callable, clock: Callable[[], float] = time.monotonic) -> None:
+        self.config = config
+        self.done = done
+        self.clock = clock
+        self.pending: list[tuple] = []  # (message, row or None, error)
+        self.rows = 0
+        self.oldest: float | None = None  # when the oldest row waiting was added
+
+    def add(self, message, row, error=None) -> None:
+        message.ses_log = row
+        if row is None and not self.pending:
+            self.done(message, None, error)
+            return
+        self.pending.append((message, row, error))
+        if row is not None:
+            self.rows += 1
+            if self.oldest is None:
+                self.oldest = self.clock()
+        if self.rows >= self.config.log_commit_rows or self.timeout() == 0:
+            self.flush()
+
+    def timeout(self) -> float | None:
+        """Seconds until the rows waiting are due (0: now), None if none wait."""
+        if self.oldest is None:
+            return None
+        return max(0.0, self.oldest + self.config.log_commit_seconds - self.clock())
+
+    def flush_if_due(self) -> None:
+        if self.timeout() == 0:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the rows waiting, then report their messages (in order)."""
+        pending, self.pending = self.pending, []
+        self.rows, self.oldest = 0, None
+        rows = [row for _, row, _ in pending if row is not None]
+        if rows:
+            written = {id(row) for row in insert_rows(self.config, rows) if row is not None}
+        for message, row, error in pending:
+            if row is not None and id(row) not in written:
+                message.ses_log = None
+            self.done(message, message.ses_log, error)
