@@ -14,7 +14,7 @@ import time
 import pytest
 from django.core.mail import EmailMessage
 
-from django_ses_query.client import backoff_ceiling
+from django_ses_query.transport.retry import backoff_ceiling
 from django_ses_query.exceptions import (
     SESError,
     SESMessageRejectedError,

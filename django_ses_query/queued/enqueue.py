@@ -17,20 +17,10 @@ from django.core.signals import setting_changed
 from django.db import connections, transaction
 from django.dispatch import receiver
 
-from ..conf import Config, settings_dict
+from ..conf import Config
 from ..params import SendRequest
 
 logger = logging.getLogger("django_ses_query")
-
-DEFAULT_TASK_BACKEND = "default"
-
-
-def decorator_backend() -> str:
-    """The task backend ``@task`` is declared with (each enqueue picks its
-    own with ``using()``): ``SES_QUERY["TASK_BACKEND"]``, else "default"."""
-    value = settings_dict().get("TASK_BACKEND")
-    return value if isinstance(value, str) and value else DEFAULT_TASK_BACKEND
-
 
 def row_fields(config: Config, request: SendRequest) -> dict:
     """A queued row's fields: what the direct backend's log row records,
@@ -51,6 +41,7 @@ def row_fields(config: Config, request: SendRequest) -> dict:
         tags=request.tags,
         region=config.region or "",
         request_body=request.body.decode("ascii"),
+        suppressed=request.suppressed,
     )
     if config.log_body:
         fields.update(text_body=request.text_body or "", html_body=request.html_body or "")

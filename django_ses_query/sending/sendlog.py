@@ -12,9 +12,9 @@ from functools import lru_cache
 
 from django.db import transaction
 
-from .conf import Config
-from .exceptions import SESError
-from .params import SendRequest
+from ..conf import Config
+from ..exceptions import SESError
+from ..params import SendRequest
 
 logger = logging.getLogger("django_ses_query")
 
@@ -50,7 +50,7 @@ def fit_columns(fields: dict) -> list[str]:
     removed (PostgreSQL refuses them in text and JSON), text cut to its
     column's ``max_length`` (which PostgreSQL enforces). Returns what was
     changed, to be said (never silently)."""
-    from .models import EmailLog
+    from ..models import EmailLog
 
     notes = []
     for name, value in fields.items():
@@ -89,7 +89,7 @@ def log_row(
     (``suppressed``)."""
     if not config.log or (config.log == "failures" and error is None and status is None):
         return None
-    from .models import EmailLog
+    from ..models import EmailLog
 
     fields = _message_fields(message)
     if request is not None:
