@@ -24,11 +24,11 @@ import time
 STAGES = [
     ("django_ses_query.params", "build_request", "build_request (message to Query params)"),
     ("django_ses_query.signing", "sign", "sign (SigV4)"),
-    ("django_ses_query.client", "SESClient._send", "SESClient._send (HTTP incl. endpoint)"),
+    ("django_ses_query.transport.endpoint", "Endpoint.request", "Endpoint.request (HTTP incl. endpoint)"),
     ("django_ses_query.responses", "parse_send_result", "parse_send_result (XML)"),
-    ("django_ses_query.sendlog", "log_row", "log_row (the EmailLog instance)"),
-    ("django_ses_query.logwriter", "insert_rows", "insert_rows (bulk insert + commit of a group)"),
-    ("django_ses_query.sendlog", "write_log", "write_log (EmailLog row + commit)"),
+    ("django_ses_query.sending.sendlog", "log_row", "log_row (the EmailLog instance)"),
+    ("django_ses_query.sending.logwriter", "insert_rows", "insert_rows (bulk insert + commit of a group)"),
+    ("django_ses_query.sending.sendlog", "write_log", "write_log (EmailLog row + commit)"),
 ]
 
 #: Stage labels are indented under the whole call in the printed table.
