@@ -72,6 +72,26 @@ def write_log(config: Config, message, request: SendRequest | None, **outcome):
     return None if row is None else save_row(config, row)
 
 
+def request_fields(config: Config, request: SendRequest) -> dict:
+    """What a log row records of a request (a queued row too)."""
+    fields = dict(
+        action=request.action,
+        from_email=request.from_email,
+        to=request.to,
+        cc=request.cc,
+        bcc=request.bcc,
+        reply_to=request.reply_to,
+        subject=request.subject,
+        size_bytes=request.size_bytes,
+        configuration_set=request.configuration_set or "",
+        tags=request.tags,
+        suppressed=request.suppressed,
+    )
+    if config.log_body:
+        fields.update(text_body=request.text_body or "", html_body=request.html_body or "")
+    return fields
+
+
 def log_row(
     config: Config,
     message,
@@ -93,21 +113,7 @@ def log_row(
 
     fields = _message_fields(message)
     if request is not None:
-        fields.update(
-            action=request.action,
-            from_email=request.from_email,
-            to=request.to,
-            cc=request.cc,
-            bcc=request.bcc,
-            reply_to=request.reply_to,
-            subject=request.subject,
-            size_bytes=request.size_bytes,
-            configuration_set=request.configuration_set or "",
-            tags=request.tags,
-            suppressed=request.suppressed,
-        )
-        if config.log_body:
-            fields.update(text_body=request.text_body or "", html_body=request.html_body or "")
+        fields.update(request_fields(config, request))
     elif config.log_body:
         fields.update(text_body=str(message.body or ""))
     if error is not None:
