@@ -11,9 +11,9 @@
    start to the last one's exit, on PostgreSQL (``--pg URL``; SQLite
    otherwise). Target: it grows with workers, up to the machine's cores.
 
-The endpoint is a canned SES Query endpoint in its own process (standard
-library only); every run checks it received exactly the messages queued and
-that every row ended ``sent``.
+The endpoint is bench.py's canned SES Query endpoint (``sesbench.endpoint``,
+its own process, standard library only); every run checks it received
+exactly the messages queued, all signed, and that every row ended ``sent``.
 
 Usage: python3 benchmarks/bench_queued.py [--quick] [--pg URL] [--rtt-ms MS] [--workers 1,2,4]
 """
@@ -21,71 +21,18 @@ Usage: python3 benchmarks/bench_queued.py [--quick] [--pg URL] [--rtt-ms MS] [--
 from __future__ import annotations
 
 import argparse
-import http.server
 import json
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
-
-
-# -- The endpoint (its own process) -------------------------------------------
-
-
-def serve(port_file: str, rtt_ms: float) -> None:
-    sent = 0
-    lock = threading.Lock()
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        disable_nagle_algorithm = True  # No delayed-ACK stall between headers and body.
-
-        def log_message(self, *args) -> None:
-            pass
-
-        def do_GET(self) -> None:  # /count
-            self.reply(json.dumps({"sent": sent}).encode())
-
-        def do_DELETE(self) -> None:  # reset
-            nonlocal sent
-            with lock:
-                sent = 0
-            self.reply(b"{}")
-
-        def do_POST(self) -> None:
-            nonlocal sent
-            self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            time.sleep(rtt_ms / 1000)
-            with lock:
-                sent += 1
-            self.reply(
-                b'<SendEmailResponse xmlns="http://ses.amazonaws.com/doc/2010-12-01/">'
-                b"<SendEmailResult><MessageId>" + f"0100018c4f6a1b2c-{uuid.uuid4()}-000000".encode()
-                + b"</MessageId></SendEmailResult><ResponseMetadata><RequestId>"
-                + str(uuid.uuid4()).encode() + b"</RequestId></ResponseMetadata></SendEmailResponse>",
-                "text/xml",
-            )
-
-        def reply(self, body: bytes, content_type: str = "application/json") -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    with open(port_file + ".tmp", "w") as handle:
-        handle.write(str(server.server_address[1]))
-    os.replace(port_file + ".tmp", port_file)
-    server.serve_forever()
+if HERE not in sys.path:
+    sys.path.insert(0, HERE)
 
 
 # -- Measurements (each in a process of its own, with its own settings) --------
@@ -96,7 +43,6 @@ def setup_django() -> None:
 
     warnings.simplefilter("ignore")  # Django 6.1's EMAIL_BACKEND deprecation.
     sys.path.insert(0, REPO)
-    sys.path.insert(0, HERE)
     os.environ["DJANGO_SETTINGS_MODULE"] = "bench_queued_settings"
     import django
 
@@ -159,20 +105,15 @@ def statuses() -> None:
 
 class Bench:
     def __init__(self, args: argparse.Namespace) -> None:
+        from sesbench.endpoint import Endpoint
+
         self.args = args
         self.tmp = tempfile.mkdtemp(prefix="bench-queued-")
-        port_file = os.path.join(self.tmp, "port")
-        self.endpoint = subprocess.Popen([sys.executable, __file__, "serve", port_file, str(args.rtt_ms)])
-        for _ in range(200):
-            if os.path.exists(port_file):
-                break
-            time.sleep(0.05)
-        with open(port_file) as handle:
-            self.url = f"http://127.0.0.1:{handle.read().strip()}"
+        self.endpoint = Endpoint(delay_ms=args.rtt_ms)
+        self.url = self.endpoint.url
 
     def stop(self) -> None:
-        self.endpoint.terminate()
-        self.endpoint.wait()
+        self.endpoint.stop()
 
     def env(self, db: str, backend: str = "django_ses_query.backend.QueuedEmailBackend") -> dict:
         return {
@@ -191,16 +132,15 @@ class Bench:
         subprocess.run([sys.executable, "-m", "django", "migrate", "-v", "0"], env=self.env(db), check=True)
 
     def sent(self) -> int:
-        import urllib.request
-
-        with urllib.request.urlopen(self.url + "/count") as answer:
-            return json.loads(answer.read())["sent"]
+        """SendEmail requests received since the last clear(); all must be signed."""
+        stats = self.endpoint.stats()
+        if stats["signed"] != stats["requests"]:
+            raise SystemExit(f"{stats['requests'] - stats['signed']} unsigned requests reached the endpoint")
+        return self.endpoint.sends("SendEmail")
 
     def clear(self, db: str) -> None:
-        import urllib.request
-
         self.run(db, "reset")
-        urllib.request.urlopen(urllib.request.Request(self.url, method="DELETE")).read()
+        self.endpoint.reset()
 
     def send_mail_times(self, db: str, label: str) -> dict:
         n = self.args.calls
@@ -275,7 +215,6 @@ def main() -> None:
 
 
 COMMANDS = {
-    "serve": lambda port_file, rtt: serve(port_file, float(rtt)),
     "time-send-mail": lambda n: time_send_mail(int(n)),
     "enqueue": lambda n: enqueue(int(n)),
     "reset": reset,

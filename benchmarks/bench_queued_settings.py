@@ -1,11 +1,15 @@
 """Django settings for bench_queued.py (and its worker processes): SQLite
 file or PostgreSQL (``BENCH_DB``: a path or a postgresql:// URL), the SES
-endpoint at ``BENCH_ENDPOINT``, django-tasks-db as the "default" task backend."""
+endpoint at ``BENCH_ENDPOINT``, django-tasks-db as the "default" task backend.
+
+The credentials and the database URL's parsing are bench.py's
+(``sesbench.config``; benchmarks/ is on the path of every process)."""
 
 import os
-from urllib.parse import urlsplit
 
 import django
+
+from sesbench import config as _bench
 
 SECRET_KEY = "benchmark-only"
 USE_TZ = True
@@ -23,34 +27,17 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 CONN_MAX_AGE = None
 
 _db = os.environ["BENCH_DB"]
-if _db.startswith("postgresql://"):
-    _url = urlsplit(_db)
-    DATABASES = {
-        "default": {
-            "ENGINE": "django.db.backends.postgresql",
-            "NAME": _url.path.lstrip("/"),
-            "USER": _url.username or "",
-            "PASSWORD": _url.password or "",
-            "HOST": _url.hostname or "",
-            "PORT": str(_url.port or ""),
-        }
-    }
-else:
-    DATABASES = {
-        "default": {
-            "ENGINE": "django.db.backends.sqlite3",
-            "NAME": _db,
-            "OPTIONS": {
-                "timeout": 60,
-                "transaction_mode": "IMMEDIATE",
-                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL",
-            },
-        }
+DATABASES = {"default": _bench.database_settings(_db)}
+if not _bench.is_postgres(_db):
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 60,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL",
     }
 
 SES_QUERY = {
-    "ACCESS_KEY_ID": "AKIDBENCHMARKEXAMPLE",
-    "SECRET_ACCESS_KEY": "bench/secret/not-a-real-key/EXAMPLEKEY0000",
+    "ACCESS_KEY_ID": _bench.ACCESS_KEY_ID,
+    "SECRET_ACCESS_KEY": _bench.SECRET_ACCESS_KEY,
     "ENDPOINT_URL": os.environ.get("BENCH_ENDPOINT", "http://127.0.0.1:9/"),
     "MAX_RETRIES": 0,
 }

@@ -1,8 +1,8 @@
 """The single place settings are read.
 
 Precedence: backend keyword arguments (lower-case) → ``settings.SES_QUERY``
-(upper-case keys) → the environment and the AWS profile (credentials, through
-the chain in ``credentials/``, and region only) → defaults.
+(upper-case keys) → the environment and the AWS profile (region only; the
+credentials chain in ``credentials/`` reads the rest) → defaults.
 Django's own ``EMAIL_*`` settings are never read.
 
 Every value is checked by type here, so that ``"False"`` can never turn an
@@ -136,18 +136,10 @@ class Config:
         if problems:
             raise ImproperlyConfigured("SES_QUERY: " + "; ".join(problems) + ".")
 
-    @property
-    def credentials_provider(self):
-        """The credentials chain's provider, shared by every backend with the
-        same credentials settings (see ``credentials/chain.py``)."""
-        from .credentials import provider_for
-
-        return provider_for(self)
-
 
 def _profile_region(profile: str | None) -> str | None:
     """The selected AWS profile's ``region`` (a file read, no network)."""
-    from .credentials.profile import configured_region
+    from .awsfiles import configured_region
 
     return configured_region(profile)
 

@@ -13,12 +13,19 @@ import hmac
 import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
-from typing import TypeAlias
+from typing import Protocol, TypeAlias
 from urllib.parse import SplitResult, quote, unquote_to_bytes, urlsplit
 
 from django.views.decorators.debug import sensitive_variables
 
-from .credentials import Credentials
+
+class Credentials(Protocol):
+    """What a signature needs of AWS credentials (any object with these)."""
+
+    access_key_id: str
+    secret_access_key: str
+    session_token: str | None
+
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 

@@ -82,7 +82,7 @@ def make_backend(fake_ses):
 def _fresh_limits():
     """Each test starts with empty process-wide rate buckets and quota cache."""
     from django_ses_query import ratelimit
-    from django_ses_query.client import reset_quota_cache
+    from django_ses_query.sendrate import reset_quota_cache
 
     ratelimit.reset_buckets()
     reset_quota_cache()
@@ -132,3 +132,34 @@ def _close_connections_before_the_test_databases_are_dropped(django_db_setup, dj
 
     with django_db_blocker.unblock():
         connections.close_all()
+
+
+@pytest.fixture
+def make_client(fake_ses):
+    """A SESClient on the local endpoint whose backoff sleeps are recorded,
+    with the jitter's ceiling as the wait (so the waits are exact)."""
+    clients = []
+
+    def make(endpoint_url=None, *, jitter=lambda ceiling: ceiling, **options):
+        options.setdefault("max_retries", 3)
+        from django_ses_query.client import SESClient
+        from django_ses_query.conf import get_config
+        from django_ses_query.credentials import provider_for
+        from tests.sesclient import Recorder
+
+        sleep = Recorder()
+        config = get_config(endpoint_url=endpoint_url or fake_ses.endpoint_url, **options)
+        client = SESClient(
+            config,
+            provider_for(config),
+            sleep=sleep,
+            jitter=jitter,
+        )
+        client.sleeps = sleep.sleeps
+        client.open()
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.close()

@@ -152,7 +152,7 @@ def free_port(host: str = "127.0.0.1") -> int:
         return sock.getsockname()[1]
 
 
-def _xml_text(tag: str, body: str) -> str:
+def xml_text(tag: str, body: str) -> str:
     match = re.search(rf"<{tag}>([^<]*)</{tag}>", body)
     if match is None:
         raise RuntimeError(f"moto's answer has no <{tag}>: {body[:500]}")
@@ -402,8 +402,8 @@ class MotoSES:
             service="iam",
             **anonymous,
         )
-        self.access_key_id = _xml_text("AccessKeyId", body)
-        self.secret_access_key = _xml_text("SecretAccessKey", body)
+        self.access_key_id = xml_text("AccessKeyId", body)
+        self.secret_access_key = xml_text("SecretAccessKey", body)
         # Fresh randomness from here on, so MessageIds do not repeat across
         # reset_ses() calls.
         self._api(f"/moto-api/seed?a={self._new_seed()}")
@@ -460,9 +460,9 @@ class MotoSES:
         finally:
             self.set_auth(auth_was_enabled)
         return (
-            _xml_text("AccessKeyId", body),
-            _xml_text("SecretAccessKey", body),
-            _xml_text("SessionToken", body),
+            xml_text("AccessKeyId", body),
+            xml_text("SecretAccessKey", body),
+            xml_text("SessionToken", body),
         )
 
     # -- SES ---------------------------------------------------------------

@@ -14,8 +14,8 @@ import time
 import pytest
 from django.core.mail import EmailMessage
 
-from django_ses_query import backend as backend_module
-from django_ses_query import logwriter as logwriter_module
+from django_ses_query.sending import direct as backend_module
+from django_ses_query.sending import logwriter as logwriter_module
 from django_ses_query import ratelimit
 from django_ses_query.backend import EmailBackend
 from django_ses_query.exceptions import CancelSend, SESMessageRejectedError

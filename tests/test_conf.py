@@ -242,7 +242,7 @@ def test_not_in_reprs(secret_settings):
     assert_hidden(str(get_config()))
     assert_hidden(repr(backend))
     assert_hidden(str(backend))
-    assert_hidden(repr(get_config().credentials_provider.get_credentials()))
+    assert_hidden(repr(backend.client.credentials_provider.get_credentials()))
     assert "AKIDVISIBLE" in repr(get_config())
 
 

@@ -9,12 +9,11 @@ Backoff sleeps are recorded, never slept; nothing asserts on time.
 
 from __future__ import annotations
 
-import time
 
 import pytest
 from django.core.mail import EmailMessage
 
-from django_ses_query.client import backoff_ceiling
+from django_ses_query.transport.retry import backoff_ceiling
 from django_ses_query.exceptions import (
     SESError,
     SESMessageRejectedError,
@@ -25,6 +24,7 @@ from django_ses_query.exceptions import (
     SESTransportError,
 )
 from django_ses_query.models import EmailLog
+from tests.sesclient import requests_seen
 from tests.fakeses import (
     DTD_EXTERNAL,
     ENTITY_BOMB,
@@ -43,16 +43,6 @@ from tests.fakeses import (
 pytestmark = pytest.mark.django_db(databases=["default", "sendlog"])
 
 
-
-
-def requests_seen(server, count: int, limit: float = 10.0) -> int:
-    """How many requests the endpoint recorded, once it has recorded at least
-    ``count`` (a client that timed out may be quicker than the endpoint's
-    thread in recording the request it made)."""
-    deadline = time.monotonic() + limit
-    while len(server.requests) < count and time.monotonic() < deadline:
-        time.sleep(0.01)
-    return len(server.requests)
 
 
 def message(subject="Hello", to=("to@example.com",)):

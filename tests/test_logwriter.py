@@ -13,9 +13,9 @@ from django.db import transaction
 from django_ses_query.backend import EmailBackend
 from django_ses_query.conf import get_config
 from django_ses_query.exceptions import SESMessageRejectedError
-from django_ses_query.logwriter import LogWriter, insert_rows
+from django_ses_query.sending.logwriter import LogWriter, insert_rows
 from django_ses_query.models import EmailLog
-from django_ses_query.sendlog import log_row
+from django_ses_query.sending.sendlog import log_row
 from django_ses_query.signals import post_send
 from tests.fakeses import error, ok
 

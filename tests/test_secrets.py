@@ -232,7 +232,7 @@ def test_technical_500_page_shows_no_credentials(with_token, settings):
     exc_info = raised_while_posting(settings)
     html = ExceptionReporter(None, *exc_info).get_traceback_html()
     text = ExceptionReporter(None, *exc_info).get_traceback_text()
-    assert "_post_signed" in html  # The frames are there, their values hidden.
+    assert "signed_request" in html  # The frames are there, their values hidden.
     for page in (html, text):
         assert_hidden(page)
         assert not signatures_in(page)
@@ -253,7 +253,7 @@ def test_admin_error_email_with_html_shows_no_credentials(with_token, settings):
     record = logging.LogRecord("django.request", logging.ERROR, __file__, 1, "Internal error", (), exc_info)
     handler.emit(record)
     subject, body, html = handler.sent
-    assert "_post_signed" in html
+    assert "signed_request" in html
     for part in (subject, body, html):
         assert_hidden(part)
         assert not signatures_in(part)

@@ -70,7 +70,7 @@ def test_an_over_long_message_id_of_a_sent_message_is_kept_as_far_as_it_fits(fak
 
 def test_a_nul_from_elsewhere_never_stops_the_row(fake_ses):
     from django_ses_query.conf import get_config
-    from django_ses_query.sendlog import write_log
+    from django_ses_query.sending.sendlog import write_log
 
     message = EmailMessage("s", "b", "from@example.com", ["to@example.com"])
     message.extra_headers = {}

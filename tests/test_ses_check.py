@@ -12,7 +12,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from tests.moto_ses import ACCOUNT_ID, IAM_VERSION, _xml_text
+from tests.moto_ses import ACCOUNT_ID, IAM_VERSION, xml_text
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 
@@ -214,8 +214,8 @@ def test_access_denied_is_reported(ses, settings):
         ses.set_auth(True)
     settings.SES_QUERY = {
         **settings.SES_QUERY,
-        "ACCESS_KEY_ID": _xml_text("AccessKeyId", body),
-        "SECRET_ACCESS_KEY": _xml_text("SecretAccessKey", body),
+        "ACCESS_KEY_ID": xml_text("AccessKeyId", body),
+        "SECRET_ACCESS_KEY": xml_text("SecretAccessKey", body),
     }
     out, error = check()
     [quota] = finding(out, "DENIED", "Quota")

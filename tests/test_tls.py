@@ -13,6 +13,7 @@ import pytest
 
 from django_ses_query.client import SESClient
 from django_ses_query.conf import get_config
+from django_ses_query.credentials import provider_for
 from django_ses_query.exceptions import SESTransportError
 
 pytest.importorskip("cryptography")
@@ -93,7 +94,8 @@ def no_ca_bundle(monkeypatch):
 
 
 def call(url: str):
-    client = SESClient(get_config(endpoint_url=url, max_retries=0))
+    config = get_config(endpoint_url=url, max_retries=0)
+    client = SESClient(config, provider_for(config))
     client.open()
     try:
         return client.call("SendEmail", {"Source": "a@example.com"})

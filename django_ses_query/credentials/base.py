@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+from ..conf import unsafe_credential_names
 from ..exceptions import SESConfigurationError
 
 
@@ -140,3 +141,27 @@ def redact(text: str, *secrets: str | None) -> str:
         if secret:
             text = text.replace(secret, "<redacted>")
     return text
+
+
+def usable_credentials(provider: CredentialsProvider) -> Credentials:
+    """The provider's credentials, checked before they are used to sign:
+    :class:`SESConfigurationError` (``MissingCredentials``,
+    ``InvalidCredentials``) otherwise. Never quotes a value."""
+    credentials = provider.get_credentials()
+    if credentials is None or not credentials.access_key_id or not credentials.secret_access_key:
+        raise SESConfigurationError(
+            "No AWS credentials: set SES_QUERY['ACCESS_KEY_ID'] and "
+            "SES_QUERY['SECRET_ACCESS_KEY'], or the AWS_ACCESS_KEY_ID and "
+            "AWS_SECRET_ACCESS_KEY environment variables.",
+            code="MissingCredentials",
+        )
+    unsafe = unsafe_credential_names(credentials)
+    if unsafe:
+        # HTTP would refuse the header; never quote the value.
+        raise SESConfigurationError(
+            f"The AWS credentials ({provider.source}) hold whitespace or a "
+            f"control character in {', '.join(unsafe)} (a trailing newline from a file?); "
+            "nothing was sent.",
+            code="InvalidCredentials",
+        )
+    return credentials

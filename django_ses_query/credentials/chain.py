@@ -153,7 +153,7 @@ class ChainProvider(CredentialsProvider):
             )
 
     def _check_profile(self) -> None:
-        from .profile import Profiles, profile_not_found, selected_profile
+        from ..awsfiles import Profiles, profile_not_found, selected_profile
 
         name, named = selected_profile(self.profile)
         if named:
@@ -268,7 +268,7 @@ def startup_problem(config) -> str | None:
     container URI that is not allowed).
     """
     from . import container, imds
-    from .profile import Profiles, profile_not_found, selected_profile
+    from ..awsfiles import Profiles, profile_not_found, selected_profile
 
     try:
         if _settings_credentials(config.access_key_id, config.secret_access_key, config.session_token):

@@ -18,7 +18,7 @@ import json
 import os
 from urllib.parse import urlsplit
 
-from . import _http
+from ..transport import plain
 from .base import Credentials, NoCredentials, credentials_error, from_mapping, redact
 
 #: The ECS agent's credentials endpoint, for the relative URI.
@@ -96,8 +96,8 @@ class ContainerSource:
             headers["Authorization"] = token
         what = f"The container credentials endpoint {url}"
         try:
-            answer = _http.request("GET", url, headers=headers, timeout=TIMEOUT, attempts=ATTEMPTS)
-        except _http.Unreachable as why:
+            answer = plain.request("GET", url, headers=headers, timeout=TIMEOUT, attempts=ATTEMPTS)
+        except plain.Unreachable as why:
             raise credentials_error(f"{what} did not answer ({why}).") from None
         if answer.status != 200:
             said = redact(_said(answer.body), token)  # Should it echo the token.

@@ -26,7 +26,7 @@ import os
 import threading
 from urllib.parse import quote
 
-from . import _http
+from ..transport import plain
 from .base import Credentials, NoCredentials, credentials_error, from_mapping
 
 DEFAULT_ENDPOINT = "http://169.254.169.254"
@@ -92,10 +92,10 @@ class InstanceMetadataSource:
         timeout = _number("AWS_METADATA_SERVICE_TIMEOUT", 1.0)
         attempts = _number("AWS_METADATA_SERVICE_NUM_ATTEMPTS", 1, int)
 
-        def call(method: str, path: str, headers: dict[str, str]) -> _http.Answer:
+        def call(method: str, path: str, headers: dict[str, str]) -> plain.Answer:
             try:
-                return _http.request(method, base + path, headers=headers, timeout=timeout, attempts=attempts)
-            except _http.Unreachable as why:
+                return plain.request(method, base + path, headers=headers, timeout=timeout, attempts=attempts)
+            except plain.Unreachable as why:
                 if first:
                     with _unreachable_lock:
                         _unreachable.add(base)

@@ -22,7 +22,8 @@ import os
 
 from . import sts
 from .base import Credentials, NoCredentials, credentials_error
-from .profile import Profiles, profile_not_found, run_credential_process, selected_profile, static_keys
+from ..awsfiles import Profiles, profile_not_found, selected_profile
+from .profile import run_credential_process, static_keys
 
 CREDENTIAL_SOURCES = ("Environment", "Ec2InstanceMetadata", "EcsContainer")
 

@@ -91,42 +91,29 @@ def _call(
     credentials: Credentials | None = None,
     secrets: tuple[str | None, ...] = (),
 ) -> Credentials:
-    import requests
-
-    from ..client import USER_AGENT, environment_settings
-    from ..signing import sign
+    from ..exceptions import SESError
+    from ..transport.endpoint import Endpoint
 
     url = endpoint_url(region)
     what = f"STS {action} for {params['RoleArn']} ({url})"
     body = urlencode({"Action": action, "Version": API_VERSION, **params}).encode("ascii")
     headers = {"Content-Type": CONTENT_TYPE}
-    if credentials is not None:
+    with Endpoint(url, timeout=timeout, service="STS") as endpoint:
+        if credentials is not None:
+            try:
+                headers = endpoint.sign("POST", body, headers, credentials=credentials, region=region, service="sts")
+            except ValueError as error:
+                raise credentials_error(f"{what}: {error}.") from None
         try:
-            headers = sign(
-                method="POST", url=url, headers=headers, body=body,
-                credentials=credentials, region=region, service="sts",
-            )
-        except ValueError as error:
-            raise credentials_error(f"{what}: {error}.") from None
-    headers["User-Agent"] = USER_AGENT  # Not signed, as for SES.
-    proxies, verify = environment_settings(url)
-    try:
-        with requests.Session() as session:
-            session.trust_env = False  # proxies and CA bundle read above; no .netrc
-            response = session.post(
-                url, data=body, headers=headers, timeout=timeout, proxies=proxies,
-                verify=verify, allow_redirects=False,
-            )
-            content = response.content
-    except requests.RequestException as error:
-        raise credentials_error(
-            f"{what} failed: {type(error).__name__}: {redact(str(error)[:300], *secrets)}"
-        ) from None
-    if response.status_code != 200:
+            response = endpoint.request("POST", body, headers)
+        except SESError as error:
+            raise credentials_error(f"{what} failed: {error.code}: {redact(str(error)[:300], *secrets)}") from None
+    content = response.content
+    if response.status != 200:
         code, message = _error(content)
         text = f"{code}: {message}" if message else code
         raise credentials_error(
-            f"{what} was refused: {redact(text, *secrets)} (HTTP {response.status_code})."
+            f"{what} was refused: {redact(text, *secrets)} (HTTP {response.status})."
         )
     return _parse(content, what)
 
@@ -162,3 +149,20 @@ def _parse(content: bytes, what: str) -> Credentials:
     except ValueError:
         raise credentials_error(f"{what}: the answer's Expiration is not an ISO 8601 time.") from None
     return Credentials(found["AccessKeyId"], found["SecretAccessKey"], found["SessionToken"], expiration)
+
+
+def get_caller_identity(credentials: Credentials, *, url: str, region: str, timeout: float) -> dict[str, str]:
+    """``sts:GetCallerIdentity`` (who these credentials are): the answer's
+    values, or an :class:`~django_ses_query.exceptions.SESError` as for an
+    SES call (``AccessDenied``, ``InvalidClientTokenId``, not sent...)."""
+    from ..responses import parse_error, parse_result
+    from ..transport.endpoint import Endpoint
+
+    body = f"Action=GetCallerIdentity&Version={API_VERSION}".encode("ascii")
+    with Endpoint(url, timeout=timeout, service="STS") as endpoint:
+        answer = endpoint.signed_request(
+            "POST", body, {"Content-Type": CONTENT_TYPE}, credentials=credentials, region=region, service="sts"
+        )
+    if not answer.ok:
+        raise parse_error(answer.content, answer.status)
+    return parse_result("GetCallerIdentity", answer.content, answer.status).values

@@ -79,13 +79,14 @@ def dashboard_config():
 def get_quota(config=None) -> Quota:
     """The cached quota for ``config`` (default: :func:`dashboard_config`)."""
     from ..client import SESClient
+    from ..credentials import provider_for
     from ..exceptions import SESError
 
     try:
         config = config or dashboard_config()
     except ImproperlyConfigured as error:
         return Quota(timezone.now(), error=str(error))
-    client = SESClient(config)
+    client = SESClient(config, provider_for(config))
     try:
         key = (client.endpoint_url, client.credentials().access_key_id)
     except SESError as error:

@@ -75,7 +75,7 @@ def new_session():
     """A requests session with the environment's proxies and CA bundle."""
     import requests
 
-    from ..client import USER_AGENT, environment_settings
+    from ..transport.endpoint import USER_AGENT, environment_settings
 
     session = requests.Session()
     session.headers["User-Agent"] = USER_AGENT

@@ -4,7 +4,8 @@ and signed with this package's SigV4 signer for service ``sqs``.
 
 Trusts the queue URL (a setting or the command line). Checks the answers as
 for SES: XML parsed with defusedxml, errors typed (``SESError``). The
-credentials, proxies and CA bundle are the SES client's.
+credentials are the settings' (the same chain as for SES); the call goes
+through the transport, with the queue host's proxies and CA bundle.
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from ..client import SESClient
+from django.views.decorators.debug import sensitive_variables
+
 from ..conf import Config
-from ..exceptions import SESResponseError, SESTransportError
+from ..exceptions import SESResponseError
 from ..query import CONTENT_TYPE, flatten
-from ..signing import sign
 
 API_VERSION = "2012-11-05"
 _REGION_HOSTS = (
@@ -54,52 +55,49 @@ def _form(action: str, params: dict) -> bytes:
 
 
 class SQSQueue:
-    """One queue, called with the SES client's credentials and session."""
+    """One queue, called with the settings' credentials and the transport."""
 
     def __init__(self, config: Config, queue_url: str) -> None:
+        from ..credentials import provider_for
+        from ..transport.endpoint import Endpoint
+
         parts = urlsplit(queue_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"The queue URL {queue_url!r} is not an http(s) URL.")
         self.queue_url = queue_url
         self.region = region_of(queue_url, config.region)
-        self.timeout = config.timeout
-        self.client = SESClient(config)
+        self.credentials_provider = provider_for(config)
         # The proxies and CA bundle that apply to the queue's host.
-        self.client.endpoint_url = queue_url
+        self.endpoint = Endpoint(queue_url, timeout=config.timeout, service="SQS")
 
     def __enter__(self) -> SQSQueue:
-        self.client.open()
+        self.endpoint.open()
         return self
 
     def __exit__(self, *exc_info) -> None:
-        self.client.close()
+        self.endpoint.close()
 
+    @sensitive_variables()
     def _call(self, action: str, params: dict, *, wait: float = 0):
         import defusedxml.ElementTree as SafeET
-        import requests
 
+        from ..credentials.base import usable_credentials
         from ..responses import parse_error
 
         body = _form(action, params)
-        headers = sign(
-            method="POST", url=self.queue_url, headers={"Content-Type": CONTENT_TYPE}, body=body,
-            credentials=self.client.credentials(), region=self.region, service="sqs",
+        answer = self.endpoint.signed_request(
+            "POST", body, {"Content-Type": CONTENT_TYPE},
+            credentials=usable_credentials(self.credentials_provider), region=self.region, service="sqs",
+            timeout=self.endpoint.timeout + wait,
         )
+        if not answer.ok:
+            raise parse_error(answer.content, answer.status)
         try:
-            response = self.client.session.post(
-                self.queue_url, data=body, headers=headers, timeout=self.timeout + wait,
-                allow_redirects=False,
-            )
-        except requests.RequestException as error:
-            raise SESTransportError(f"SQS {action} failed: {error}", code="ConnectionError") from None
-        if not 200 <= response.status_code < 300:
-            raise parse_error(response.content, response.status_code)
-        try:
-            return SafeET.fromstring(response.content, forbid_dtd=True)
+            return SafeET.fromstring(answer.content, forbid_dtd=True)
         except Exception as error:
             raise SESResponseError(
                 f"SQS {action}: the answer is not XML ({type(error).__name__}).",
-                code="MalformedResponse", http_status=response.status_code,
+                code="MalformedResponse", http_status=answer.status,
             ) from None
 
     def receive(self, max_messages: int = 10, wait_seconds: int = 0) -> list[QueueMessage]:

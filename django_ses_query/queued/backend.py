@@ -7,9 +7,12 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
-from ..backend import EmailBackend
 from ..conf import OPTION_NAMES, SECRET_OPTIONS
 from ..exceptions import SESError
+from ..sending.backend import EmailBackend
+from ..sending.direct import DirectPath
+from ..sending.pipeline import raise_error
+from ..sending.sendlog import write_log
 from .enqueue import queue, row_fields
 
 logger = logging.getLogger("django_ses_query")
@@ -65,9 +68,11 @@ class QueuedEmailBackend(EmailBackend):
             if first_error is not None:
                 continue  # Not attempted, as with the direct backend.
             try:
-                request = self._prepare(message)
+                request = self.prepare(message)
             except SESError as error:
-                self._finish(message, None, error=error)
+                failed = DirectPath(self.pipeline, fail_silently=self.fail_silently)
+                failed.record(failed.unprepared(message), error=error)
+                failed.writer.flush()
                 if not self.fail_silently:
                     first_error = error
                 continue
@@ -78,5 +83,14 @@ class QueuedEmailBackend(EmailBackend):
             for message, row in queued:
                 message.ses_log = row
         if first_error is not None:
-            raise first_error
+            raise_error(first_error)
         return len(queued)
+
+    def prepare(self, message):
+        """``pre_send``, the request, and suppression as an early exit (the
+        worker checks again when it sends). None: nothing to queue."""
+        request = self.pipeline.prepare(message)
+        if request is None or self.pipeline.keeps_recipients(request):
+            return request
+        message.ses_log = write_log(self.config, message, request, status="suppressed")
+        return None

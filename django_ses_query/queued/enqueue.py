@@ -17,44 +17,23 @@ from django.core.signals import setting_changed
 from django.db import connections, transaction
 from django.dispatch import receiver
 
-from ..conf import Config, settings_dict
+from ..conf import Config
 from ..params import SendRequest
+from ..sending.sendlog import request_fields
 
 logger = logging.getLogger("django_ses_query")
-
-DEFAULT_TASK_BACKEND = "default"
-
-
-def decorator_backend() -> str:
-    """The task backend ``@task`` is declared with (each enqueue picks its
-    own with ``using()``): ``SES_QUERY["TASK_BACKEND"]``, else "default"."""
-    value = settings_dict().get("TASK_BACKEND")
-    return value if isinstance(value, str) and value else DEFAULT_TASK_BACKEND
-
 
 def row_fields(config: Config, request: SendRequest) -> dict:
     """A queued row's fields: what the direct backend's log row records,
     and the request the worker will sign."""
     from ..models import EmailLog
 
-    fields = dict(
-        status=EmailLog.Status.QUEUED,
-        action=request.action,
-        from_email=request.from_email,
-        to=request.to,
-        cc=request.cc,
-        bcc=request.bcc,
-        reply_to=request.reply_to,
-        subject=request.subject,
-        size_bytes=request.size_bytes,
-        configuration_set=request.configuration_set or "",
-        tags=request.tags,
-        region=config.region or "",
-        request_body=request.body.decode("ascii"),
-    )
-    if config.log_body:
-        fields.update(text_body=request.text_body or "", html_body=request.html_body or "")
-    return fields
+    return {
+        **request_fields(config, request),
+        "status": EmailLog.Status.QUEUED,
+        "region": config.region or "",
+        "request_body": request.body.decode("ascii"),
+    }
 
 
 def queue(config: Config, rows: list, task_kwargs: dict) -> list:

@@ -13,8 +13,8 @@ from django.utils.translation import gettext as _
 from ..conf import Config
 from ..exceptions import SESTransportError
 from ..params import SEND_EMAIL, build_request
+from ..sending.rows import finish_row
 from .enqueue import enqueue_now, queue, row_fields
-from .worker import finish
 
 logger = logging.getLogger("django_ses_query")
 
@@ -63,7 +63,7 @@ def recover_stale(backend, minutes: float, *, task_kwargs: dict | None = None) -
         )
         # finish() only touches the row while it still has this claim.
         if rows.filter(pk=row.pk, status=EmailLog.Status.SENDING, claimed_at=row.claimed_at).exists():
-            finish(backend, row, error=error)
+            finish_row(backend.pipeline, row, error=error)
             lost += 1
     stuck = rows.filter(status=EmailLog.Status.QUEUED, created_at__lt=cutoff).order_by("pk")
     ids = list(stuck.values_list("pk", flat=True))
@@ -108,7 +108,7 @@ def resend(backend, row):
         fields = {
             name: getattr(row, name)
             for name in (
-                "action", "from_email", "to", "cc", "bcc", "reply_to", "subject", "size_bytes",
+                "action", "from_email", "to", "cc", "bcc", "reply_to", "subject", "size_bytes", "suppressed",
                 "configuration_set", "tags", "region", "text_body", "html_body", "request_body",
             )
         }

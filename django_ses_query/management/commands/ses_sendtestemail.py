@@ -153,12 +153,19 @@ class Command(BaseCommand):
         if not sent:
             if errors:
                 raise ses_command_error(errors[0])
+            if log is not None and log.status == "suppressed":
+                raise CommandError(
+                    f"Not sent to {', '.join(message.to)}: every recipient is on the suppression "
+                    "list (SUPPRESSION is on)."
+                )
             raise CommandError(
                 f"Not sent to {', '.join(message.to)}: cancelled by a pre_send receiver."
             )
         self.stdout.write(self.style.SUCCESS(f"Sent {message.subject!r} to {', '.join(message.to)}."))
         self.stdout.write(f"  MessageId: {message.ses_message_id}")
         self.stdout.write(f"  Log row:   {self.describe_log(backend, log)}")
+        if log is not None and log.suppressed:
+            self.stdout.write(f"  Suppressed (not sent to): {', '.join(log.suppressed)}")
 
     @staticmethod
     def describe_log(backend, log) -> str:

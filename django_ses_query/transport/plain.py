@@ -1,4 +1,4 @@
-"""Small HTTP calls to the link-local credential services (container
+"""Small unsigned HTTP calls to the link-local credential services (container
 endpoint, instance metadata): no proxy, no ``.netrc``, a short timeout and a
 fixed number of attempts."""
 

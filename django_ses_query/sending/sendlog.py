@@ -12,9 +12,9 @@ from functools import lru_cache
 
 from django.db import transaction
 
-from .conf import Config
-from .exceptions import SESError
-from .params import SendRequest
+from ..conf import Config
+from ..exceptions import SESError
+from ..params import SendRequest
 
 logger = logging.getLogger("django_ses_query")
 
@@ -50,7 +50,7 @@ def fit_columns(fields: dict) -> list[str]:
     removed (PostgreSQL refuses them in text and JSON), text cut to its
     column's ``max_length`` (which PostgreSQL enforces). Returns what was
     changed, to be said (never silently)."""
-    from .models import EmailLog
+    from ..models import EmailLog
 
     notes = []
     for name, value in fields.items():
@@ -72,6 +72,26 @@ def write_log(config: Config, message, request: SendRequest | None, **outcome):
     return None if row is None else save_row(config, row)
 
 
+def request_fields(config: Config, request: SendRequest) -> dict:
+    """What a log row records of a request (a queued row too)."""
+    fields = dict(
+        action=request.action,
+        from_email=request.from_email,
+        to=request.to,
+        cc=request.cc,
+        bcc=request.bcc,
+        reply_to=request.reply_to,
+        subject=request.subject,
+        size_bytes=request.size_bytes,
+        configuration_set=request.configuration_set or "",
+        tags=request.tags,
+        suppressed=request.suppressed,
+    )
+    if config.log_body:
+        fields.update(text_body=request.text_body or "", html_body=request.html_body or "")
+    return fields
+
+
 def log_row(
     config: Config,
     message,
@@ -89,25 +109,11 @@ def log_row(
     (``suppressed``)."""
     if not config.log or (config.log == "failures" and error is None and status is None):
         return None
-    from .models import EmailLog
+    from ..models import EmailLog
 
     fields = _message_fields(message)
     if request is not None:
-        fields.update(
-            action=request.action,
-            from_email=request.from_email,
-            to=request.to,
-            cc=request.cc,
-            bcc=request.bcc,
-            reply_to=request.reply_to,
-            subject=request.subject,
-            size_bytes=request.size_bytes,
-            configuration_set=request.configuration_set or "",
-            tags=request.tags,
-            suppressed=request.suppressed,
-        )
-        if config.log_body:
-            fields.update(text_body=request.text_body or "", html_body=request.html_body or "")
+        fields.update(request_fields(config, request))
     elif config.log_body:
         fields.update(text_body=str(message.body or ""))
     if error is not None:

@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 from django.db import connections, transaction
 
-from .conf import Config
+from ..conf import Config
 from .sendlog import save_row
 
 logger = logging.getLogger("django_ses_query")

@@ -1,0 +1,157 @@
+"""The queued path: a queued send log row, claimed by a worker, through the
+pipeline.
+
+Trusts the row (written by ``QueuedEmailBackend``, in ``status='sending'``
+and claimed by the caller). The request is the row's unsigned body, signed
+now, however long it waited. Suppression is checked again at this moment:
+an address suppressed while the row waited is taken out of the envelope,
+and a row left with nobody is not sent and ends ``suppressed``. The row is
+updated in place (only while it still holds its claim), then ``post_send``
+fires with an ``EmailMessage`` rebuilt from the row (subject, addresses,
+and the text body when ``LOG_BODY`` kept it), since the caller's message
+object stayed in the caller's process.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.core.mail import EmailMessage
+
+from ..exceptions import SESError, SESTransportError
+from ..params import SendRequest
+from .pipeline import Job, Pipeline
+
+logger = logging.getLogger("django_ses_query")
+
+
+def request_from_row(row) -> SendRequest:
+    return SendRequest(
+        row.action, {}, row.from_email, row.to, row.cc, row.bcc, row.reply_to, row.subject,
+        row.configuration_set or None, row.tags, size_bytes=row.size_bytes or 0,
+        body=row.request_body.encode("ascii"), suppressed=list(row.suppressed or []),
+    )
+
+
+def message_from_row(row) -> EmailMessage:
+    return EmailMessage(
+        subject=row.subject, body=row.text_body, from_email=row.from_email,
+        to=row.to, cc=row.cc, bcc=row.bcc, reply_to=row.reply_to,
+    )
+
+
+class RowPath:
+    """Claimed rows of one worker."""
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        self.pipeline = pipeline
+        self.statuses: dict[int, str] = {}
+
+    def prepare(self, row) -> Job | None:
+        request = request_from_row(row)
+        job = Job(message_from_row(row), request, row)
+        if not self.pipeline.keeps_recipients(request):
+            row.suppressed = request.suppressed
+            self.statuses[row.pk] = finish_row(self.pipeline, row, suppressed=True)
+            job.done = True
+            return None
+        if request.suppressed != list(row.suppressed or []):
+            row.suppressed = request.suppressed
+            row.request_body = request.body.decode("ascii")
+            row.size_bytes = request.size_bytes
+        return job
+
+    def unprepared(self, row) -> Job:
+        return Job(message_from_row(row), None, row)
+
+    def record(self, job: Job, response=None, error: SESError | None = None) -> bool:
+        self.statuses[job.row.pk] = finish_row(self.pipeline, job.row, response=response, error=error)
+        job.done = True
+        return error is None
+
+    def commit_due(self) -> None:
+        pass
+
+    def timeout(self) -> float | None:
+        return None
+
+
+def send_rows(pipeline: Pipeline, rows: list) -> dict[int, str]:
+    """Send claimed rows; return each row's final status by primary key.
+
+    Whatever escapes the pipeline (a bug, an interruption) leaves every row
+    not yet final ``unknown``: the request may have left."""
+    path = RowPath(pipeline)
+    with pipeline.lock:
+        pipeline.open()  # Kept open: the next task reuses the connection.
+    try:
+        pipeline.run(path, rows, fail_silently=True)
+    except BaseException as error:
+        for row in rows:
+            if row.pk not in path.statuses:
+                path.statuses[row.pk] = finish_row(pipeline, row, error=SESTransportError(
+                    "The worker failed while sending; the outcome is unknown: "
+                    f"{type(error).__name__}: {error}",
+                    code="WorkerError", sent=True,
+                ))
+        raise
+    return path.statuses
+
+
+def finish_row(pipeline: Pipeline, row, *, response=None, error: SESError | None = None,
+               suppressed: bool = False) -> str:
+    """Make ``row`` final (sent, failed, suppressed, or unknown when the
+    request may have reached SES), then fire ``post_send``; return the status."""
+    from ..models import EmailLog
+
+    config = pipeline.config
+    fields: dict = {"request_body": row.request_body if config.log_body else "", "suppressed": row.suppressed}
+    if suppressed:
+        fields.update(status=EmailLog.Status.SUPPRESSED)
+        logger.info("Queued message %s is not sent: every recipient is suppressed.", row.pk)
+    elif error is None:
+        fields.update(
+            status=EmailLog.Status.SENT,
+            message_id=response.result.message_id or "",
+            request_id=response.result.request_id or "",
+            attempts=response.attempts,
+            duration_ms=response.duration_ms,
+        )
+    else:
+        unknown = isinstance(error, SESTransportError) and error.sent
+        fields.update(
+            status=EmailLog.Status.UNKNOWN if unknown else EmailLog.Status.FAILED,
+            error_code=error.code or "",
+            error_message=error.message or str(error),
+            http_status=error.http_status,
+            request_id=error.request_id or "",
+            attempts=getattr(error, "attempts", 0),
+            duration_ms=getattr(error, "duration_ms", None),
+        )
+        logger.error(
+            "Sending queued message %s (%r to %s) %s: %s", row.pk, row.subject, ", ".join(row.recipients),
+            "has an unknown outcome; it is not resent automatically" if unknown else "failed", error,
+        )
+    rows = EmailLog.objects.using(config.log_database).filter(pk=row.pk, claimed_at=row.claimed_at)
+    keep = config.log is True or (config.log == "failures" and fields["status"] != EmailLog.Status.SENT)
+    try:
+        if not keep:
+            rows.delete()  # The row was the queue; the log was not asked for.
+            log = None
+        else:
+            rows.update(**fields)
+            for name, value in fields.items():
+                setattr(row, name, value)
+            log = row
+    except Exception:
+        # The row stays "sending": recovery will call it unknown, never resend it.
+        logger.exception(
+            "Could not record queued message %s as %s (MessageId %s).",
+            row.pk, fields["status"], fields.get("message_id") or "-",
+        )
+        raise
+    message = message_from_row(row)
+    message.ses_message_id = fields.get("message_id") or None
+    message.ses_log = log
+    pipeline.post_send(message, log, None if suppressed else error)
+    return fields["status"]
