@@ -30,16 +30,15 @@ _PATTERNS = (
 #: Shorter values are not searched for: they would match ordinary text.
 _MIN_SECRET_LENGTH = 8
 
-#: The value of a key named like a secret, a token, a password or a session,
-#: in JSON (``"SecretAccessKey": "..."``), ``key = value`` or ``key: value``
-#: form. A quoted value keeps its quotes (and may lack the closing one, in
-#: text that was cut); an unquoted one runs to a space, ``,``, ``;``, ``}``
-#: or ``]``.
-_SECRET_VALUE = re.compile(
-    r"""(["']?[\w.-]*(?:secret|token|password|session)[\w.-]*["']?[ \t]*[:=][ \t]*)"""
-    r"""(?:(")(?:[^"\\]|\\.)*("?)|(')(?:[^'\\]|\\.)*('?)|[^\s,;}\]]+)""",
-    re.IGNORECASE,
-)
+#: A key and what separates it from its value: JSON (``"SecretAccessKey": ``),
+#: ``key = `` or ``key: ``. Only at the start of a word (so a long word is
+#: tried once, not from each of its characters).
+_KEY = re.compile(r"""(?<![\w.-])["']?([\w.-]+)["']?[ \t]*[:=][ \t]*""")
+#: Keys whose value is hidden.
+_SECRET_NAME = re.compile("secret|token|password|session", re.IGNORECASE)
+#: A value: quoted (the closing quote may be missing, in text that was cut),
+#: or running to a space, ``,``, ``;``, ``}`` or ``]``.
+_VALUE = re.compile(r"""(")(?:[^"\\]|\\.)*("?)|(')(?:[^'\\]|\\.)*('?)|[^\s,;}\]]+""")
 #: A run of base64 this long is a key, a token or a signature, not words.
 _BASE64_RUN = re.compile(r"[A-Za-z0-9+/]{40,}={0,2}")
 
@@ -63,13 +62,18 @@ def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
 def redact_unknown_secrets(text: str) -> str:
     """``text`` with the values of keys named like secret, token, password or
     session, and every run of 40 or more base64 characters, replaced by
-    ``<redacted>``."""
+    ``<redacted>`` (a quoted value keeps its quotes)."""
     if not text:
         return text
-
-    def value(match: re.Match) -> str:
-        key, opening, closing = match.group(1), match.group(2) or match.group(4), match.group(3) or match.group(5)
-        return f"{key}{opening or ''}{REDACTED}{closing or ''}"
-
-    text = _SECRET_VALUE.sub(value, text)
-    return _BASE64_RUN.sub(REDACTED, text)
+    parts, done = [], 0
+    for key in _KEY.finditer(text):
+        if key.start() < done or not _SECRET_NAME.search(key.group(1)):
+            continue
+        value = _VALUE.match(text, key.end())
+        if value is None:
+            continue
+        opening, closing = value.group(1) or value.group(3) or "", value.group(2) or value.group(4) or ""
+        parts.append(f"{text[done:key.end()]}{opening}{REDACTED}{closing}")
+        done = value.end()
+    parts.append(text[done:])
+    return _BASE64_RUN.sub(REDACTED, "".join(parts))

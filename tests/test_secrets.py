@@ -139,6 +139,17 @@ def test_redact_unknown_secrets(text, expected):
     assert redact_unknown_secrets(text) == expected
 
 
+@pytest.mark.parametrize("junk", ["token" * 200_000, "session." * 125_000, "'" * 1_000_000 + "token:"])
+def test_redact_unknown_secrets_takes_linear_time(junk):
+    """A helper printing a megabyte of one long word on stderr: each word is
+    tried once as a key (otherwise this would take hours)."""
+    import time
+
+    started = time.monotonic()
+    redact_unknown_secrets(junk)
+    assert time.monotonic() - started < 10
+
+
 def test_signature_does_not_match_quoting_the_token_is_redacted_everywhere(with_token, fake_ses, caplog):
     caplog.set_level(logging.DEBUG, logger="django_ses_query")
     fake_ses.enqueue(xml(403, signature_does_not_match("9" * 64)))
