@@ -102,22 +102,35 @@ def _fresh_credentials():
 
 
 @pytest.fixture
-def sns_adapter(monkeypatch):
-    """Serves the test certificate at ``snskeys.CERT_URL`` through a
-    transport adapter mounted on the sessions that fetch from SNS (the URL
-    rules, redirects, size cap and parsing all still apply)."""
-    from django_ses_query.events import certificates
-    from tests.snskeys import CERT_PEM, CERT_URL, SNSAdapter
+def sns_ca_bundle(monkeypatch, tmp_path):
+    """``REQUESTS_CA_BUNDLE`` holds the test CA (tests/snskeys.py) only."""
+    from tests.snskeys import CA_PEM
 
-    adapter = SNSAdapter({CERT_URL: (200, CERT_PEM)})
-    original = certificates.new_session
+    bundle = tmp_path / "test-ca.pem"
+    bundle.write_bytes(CA_PEM)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(bundle))
+    return bundle
 
-    def new_session():
-        session = original()
+
+@pytest.fixture
+def sns_adapter(monkeypatch, sns_ca_bundle):
+    """Serves the test certificate at ``snskeys.CERT_URL`` (and the test
+    intermediate at ``snskeys.ISSUER_URL``) through a transport adapter
+    mounted on the sessions that fetch for SES events (the URL rules,
+    redirects, size cap, parsing and chain all still apply)."""
+    from django_ses_query.events import certificates, fetch
+    from tests.snskeys import CERT_PEM, CERT_URL, INTERMEDIATE_DER, ISSUER_URL, SNSAdapter
+
+    adapter = SNSAdapter({CERT_URL: (200, CERT_PEM), ISSUER_URL: (200, INTERMEDIATE_DER)})
+    original = fetch.new_session
+
+    def new_session(url):
+        session = original(url)
         session.mount("https://sns.", adapter)
+        session.mount("http://crt.", adapter)
         return session
 
-    monkeypatch.setattr(certificates, "new_session", new_session)
+    monkeypatch.setattr(fetch, "new_session", new_session)
     certificates.clear_cache()
     yield adapter
     certificates.clear_cache()

@@ -16,7 +16,7 @@ from django_ses_query.events.certificates import (
     check_certificate_url,
     get_certificate,
 )
-from tests.snskeys import CERT_PEM, CERT_URL, OTHER_KEY, envelope
+from tests.snskeys import CA_PEM, CERT_PEM, CERT_URL, OTHER_KEY, envelope
 
 GOLDEN = Path(__file__).resolve().parent / "sns_golden"
 GOLDEN_CERT = x509.load_pem_x509_certificate(
@@ -270,7 +270,7 @@ def test_unreachable_certificate_is_unavailable_not_refused(sns_adapter):
 
 def test_fetch_honours_proxy_and_ca_bundle_environment(sns_adapter, monkeypatch, tmp_path):
     bundle = tmp_path / "ca.pem"
-    bundle.write_bytes(CERT_PEM)
+    bundle.write_bytes(CA_PEM)
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(bundle))
     monkeypatch.delenv("NO_PROXY", raising=False)
