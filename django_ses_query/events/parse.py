@@ -15,6 +15,7 @@ from typing import Any
 from django.utils.dateparse import parse_datetime
 
 from ..models import EmailEvent
+from .logsafe import shown
 from .sns import MalformedMessage
 
 Type = EmailEvent.Type
@@ -94,7 +95,7 @@ def event_type(payload: dict) -> str | None:
     if name == SUBSCRIPTION_SUCCEEDED:
         return None
     if name not in EVENT_TYPES:
-        raise MalformedEvent(f"unknown SES eventType/notificationType {name!r}")
+        raise MalformedEvent(f"unknown SES eventType/notificationType {shown(name)}")
     return EVENT_TYPES[name]
 
 

@@ -181,7 +181,7 @@ def issuer_url(certificate) -> str:
     ]
     if not urls:
         raise CertificateRefused(
-            f"the issuer of the signing certificate ({certificate.issuer.rfc4514_string()!r}) is not a "
+            f"the issuer of the signing certificate ({shown(certificate.issuer.rfc4514_string())}) is not a "
             "root and the certificate names no CA Issuers URL"
         )
     for url in urls:
