@@ -78,6 +78,25 @@ def test_a_certificate_with_no_subject_alt_name_is_refused(sns_adapter):
         certificates.get_certificate(snskeys.CERT_URL)
 
 
+def test_a_certificate_whose_extensions_cannot_be_read_is_refused(sns_adapter):
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.x509.oid import ExtensionOID, NameOID
+
+    truncated_san = x509.UnrecognizedExtension(ExtensionOID.SUBJECT_ALTERNATIVE_NAME, b"\x30\x03\x82\x01")
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sns.amazonaws.com")]))
+        .issuer_name(snskeys.CA.subject).public_key(snskeys.KEY.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(snskeys.now() - snskeys.DAY).not_valid_after(snskeys.now() + snskeys.DAY)
+        .add_extension(truncated_san, critical=False)
+    )
+    pem = builder.sign(snskeys.CA_KEY, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
+    sns_adapter.routes[snskeys.CERT_URL] = (200, pem)
+    with pytest.raises(CertificateRefused, match="cannot be read"):
+        certificates.get_certificate(snskeys.CERT_URL)
+
+
 # -- The real chain of the golden certificate ---------------------------------------------------------
 
 

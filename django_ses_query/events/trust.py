@@ -127,13 +127,25 @@ def accepted_names(region: str, china: bool) -> frozenset[str]:
     return frozenset(names)
 
 
-def _name_in_certificate(certificate, accepted: frozenset[str]) -> str:
+def _extension(certificate, kind):
+    """The certificate's extension of this class, or None; a certificate
+    whose extensions cannot be read is refused."""
     from cryptography import x509
 
     try:
-        san = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        return certificate.extensions.get_extension_for_class(kind).value
     except x509.ExtensionNotFound:
-        raise CertificateRefused("the signing certificate has no subjectAltName") from None
+        return None
+    except (ValueError, x509.DuplicateExtension, x509.UnsupportedGeneralNameType) as error:
+        raise CertificateRefused(f"the signing certificate's extensions cannot be read ({shown(str(error))})") from None
+
+
+def _name_in_certificate(certificate, accepted: frozenset[str]) -> str:
+    from cryptography import x509
+
+    san = _extension(certificate, x509.SubjectAlternativeName)
+    if san is None:
+        raise CertificateRefused("the signing certificate has no subjectAltName")
     names = san.get_values_for_type(x509.DNSName)
     for name in names:
         if name in accepted:
@@ -170,10 +182,7 @@ def issuer_url(certificate) -> str:
     from cryptography import x509
     from cryptography.x509.oid import AuthorityInformationAccessOID
 
-    try:
-        access = certificate.extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
-    except x509.ExtensionNotFound:
-        access = []
+    access = _extension(certificate, x509.AuthorityInformationAccess) or []
     urls = [
         d.access_location.value for d in access
         if d.access_method == AuthorityInformationAccessOID.CA_ISSUERS
