@@ -190,6 +190,29 @@ def test_five_forged_posts_naming_a_refused_url_fetch_once(client, host, caplog)
     assert fetches(host) == 1
 
 
+def test_concurrent_messages_naming_a_refused_url_fetch_once(host):
+    import threading
+
+    from django_ses_query.events.sns import CertificateRefused
+
+    host.routes[CERT_PATH] = ("slow", 0.3, 404, b"Not Found")
+    outcomes = []
+
+    def verify():
+        try:
+            certificates.get_certificate(CERT_URL)
+        except CertificateRefused:
+            outcomes.append("refused")
+
+    threads = [threading.Thread(target=verify) for _ in range(5)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert outcomes == ["refused"] * 5
+    assert fetches(host) == 1
+
+
 def test_a_certificate_is_fetched_once_for_many_messages(client, host):
     for _ in range(3):
         assert post(client).status_code == 200

@@ -23,6 +23,7 @@ in Django's default cache (as PEM text) when the project configures
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import re
@@ -52,6 +53,7 @@ _certificates: dict[tuple, object] = {}
 #: (URL, trust store) → (monotonic time it is forgotten, the exception to
 #: raise until then).
 _remembered: dict[tuple, tuple[float, Exception]] = {}
+#: URL → [the lock of its fetch, how many threads want it].
 _fetching: dict[str, list] = {}
 
 
@@ -204,7 +206,7 @@ def get_certificate(url: str):
     certificate = _cached(url, store)
     if certificate is not None:
         return certificate
-    with _url_lock(url):  # One fetch per URL at a time; the others wait for its outcome.
+    with _one_fetch_at_a_time(url):
         failure = _remembered_failure((url, store))
         if failure is not None:
             raise type(failure)(f"{failure} (remembered)")
@@ -220,23 +222,21 @@ def get_certificate(url: str):
     return certificate
 
 
-class _url_lock:
-    def __init__(self, url: str) -> None:
-        self.url = url
-
-    def __enter__(self) -> None:
+@contextlib.contextmanager
+def _one_fetch_at_a_time(url: str):
+    """Threads wanting the same URL wait for the one fetching it (and then
+    find its outcome cached or remembered)."""
+    with _lock:
+        entry = _fetching.setdefault(url, [threading.Lock(), 0])
+        entry[1] += 1
+    try:
+        with entry[0]:
+            yield
+    finally:
         with _lock:
-            entry = _fetching.setdefault(self.url, [threading.Lock(), 0])
-            entry[1] += 1
-        entry[0].acquire()
-        self.entry = entry
-
-    def __exit__(self, *exc_info) -> None:
-        self.entry[0].release()
-        with _lock:
-            self.entry[1] -= 1
-            if not self.entry[1]:
-                _fetching.pop(self.url, None)
+            entry[1] -= 1
+            if not entry[1]:
+                _fetching.pop(url, None)
 
 
 def clear_cache() -> None:
