@@ -137,7 +137,9 @@ def _extension(certificate, kind):
     except x509.ExtensionNotFound:
         return None
     except (ValueError, x509.DuplicateExtension, x509.UnsupportedGeneralNameType) as error:
-        raise CertificateRefused(f"the signing certificate's extensions cannot be read ({shown(str(error))})") from None
+        raise CertificateRefused(
+            f"the signing certificate's extensions cannot be read ({shown(str(error))})"
+        ) from None
 
 
 def _name_in_certificate(certificate, accepted: frozenset[str]) -> str:
