@@ -121,18 +121,26 @@ def test_nul_characters_in_payload_keys_are_removed(client, events_on):
     assert payload["click"]["linkTags"] == {"campaign": ["spring"]}
 
 
-def test_a_lone_surrogate_is_replaced(client, events_on, caplog):
-    # JSON may escape half a surrogate pair; no database stores it as text.
+def test_a_lone_surrogate_is_refused_at_the_webhook(client, events_on):
+    # JSON may escape half a surrogate pair: the webhook refuses it (400)...
     payload = sesevents.bounce(MID, "bounced@example.net")
     body = json.dumps(payload).replace("user unknown", "user \\ud800unknown")
-    message = envelope(message=body)
+    assert post(client, envelope(message=body)).status_code == 400
+    assert not EmailEvent.objects.exists()
+
+
+def test_a_lone_surrogate_is_replaced_when_stored(caplog):
+    # ...and should one reach the store by another way, it is stored replaced.
+    payload = sesevents.bounce(MID, "bounced@example.net")
+    payload["bounce"]["bouncedRecipients"][0]["diagnosticCode"] = "smtp; 550 user \ud800unknown"
     with caplog.at_level(logging.WARNING, logger="django_ses_query"):
-        assert post(client, message).status_code == 200
-        assert post(client, message).status_code == 200
-    event = EmailEvent.objects.get()
-    assert event.diagnostic == "smtp; 550 5.1.1 bounced@example.net user \ufffdunknown"
+        (event,) = store_payload(payload, "sns-message-2")
+        store_payload(payload, "sns-message-2")
+    event.refresh_from_db()
+    assert event.diagnostic == "smtp; 550 user \ufffdunknown"
+    assert EmailEvent.objects.count() == 1
     assert Suppression.objects.get().address == "bounced@example.net"
-    assert f"(SNS MessageId {message['MessageId']}, SES MessageId {MID}) was changed" in caplog.text
+    assert "(SNS MessageId sns-message-2, SES MessageId " in caplog.text
     assert "lone surrogates replaced in diagnostic; lone surrogates replaced in payload" in caplog.text
 
 

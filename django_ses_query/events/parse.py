@@ -18,6 +18,7 @@ from django.utils.dateparse import parse_datetime
 
 from ..models import EmailEvent
 from ..storable import fit_fields
+from .logsafe import shown
 from .sns import MalformedMessage
 
 Type = EmailEvent.Type
@@ -91,7 +92,7 @@ def event_type(payload: dict) -> str | None:
     if name == SUBSCRIPTION_SUCCEEDED:
         return None
     if name not in EVENT_TYPES:
-        raise MalformedEvent(f"unknown SES eventType/notificationType {name!r}")
+        raise MalformedEvent(f"unknown SES eventType/notificationType {shown(name)}")
     return EVENT_TYPES[name]
 
 
