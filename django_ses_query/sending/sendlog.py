@@ -2,7 +2,7 @@
 
 Writing the log never turns a sent email into a failure: if the write fails,
 the problem (with the MessageId) goes to the ``django_ses_query`` logger.
-:mod:`~django_ses_query.logwriter` writes a batch's rows in groups.
+:mod:`~django_ses_query.sending.logwriter` writes a batch's rows in groups.
 """
 
 from __future__ import annotations
