@@ -10,6 +10,11 @@
   links come from ``MIN``/``MAX``, not a ``SELECT DISTINCT``: see
   ``templatetags/sesq_admin.py``) and for sorting, the only sortable column;
   ``message_id`` for a search that is an SES MessageId.
+* The list fits a window 1280 px wide with the navigation sidebar open and
+  the filters shown: created at, status, outcome, to and subject, which wrap
+  (``admin.css``); a long subject or address list is cut, with the whole of
+  it in the cell's ``title``. From, the SES MessageId and the error code are
+  on the detail page (a MessageId is still searched for).
 * Everything shown is escaped: a subject such as ``<b>hi</b>`` reads as text.
 """
 
@@ -24,8 +29,11 @@ from django.core.paginator import Paginator
 from django.db import connections
 from django.utils.encoding import punycode
 from django.utils.functional import cached_property
-from django.utils.html import format_html
+from django.utils.html import conditional_escape, format_html, format_html_join
+from django.utils.safestring import SafeString
+from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from .events.admin import EmailEventInline
 from .models import EmailLog
@@ -45,6 +53,11 @@ DASHBOARD_LOOKUPS = frozenset(
 
 #: Columns the list never shows, left out of its query.
 LIST_DEFERRED_FIELDS = ("text_body", "html_body", "error_message", "tags", "reply_to", "cc", "bcc")
+
+#: In the list, a subject is cut after this many characters and an address
+#: list after this many addresses (the whole is the cell's ``title``).
+LIST_SUBJECT_CHARS = 80
+LIST_ADDRESSES = 3
 
 
 class EstimatedCountPaginator(Paginator):
@@ -128,18 +141,19 @@ def _addresses(values) -> str:
     return ", ".join(str(v) for v in values or ())
 
 
+def _breakable_address(address: str) -> SafeString:
+    """``address``, escaped, with a line break allowed after its ``@``
+    (``<wbr>``): a narrow column shows ``bob@`` / ``example.net``, not
+    ``bob@example.n`` / ``et``."""
+    local, at, domain = address.rpartition("@")
+    if not at:
+        return conditional_escape(address)
+    return format_html("{}<wbr>{}", local + at, domain)
+
+
 @admin.register(EmailLog)
 class EmailLogAdmin(QueueAdminMixin, admin.ModelAdmin):
-    list_display = (
-        "created_at",
-        "status_label",
-        "subject",
-        "from_email",
-        "to_display",
-        "message_id",
-        "error_code",
-        "outcome",
-    )
+    list_display = ("created_at", "status_label", "outcome", "to_summary", "subject_summary")
     list_filter = ("status", "outcome", "action", ConfigurationSetFilter)
     inlines = [EmailEventInline]
     date_hierarchy = "created_at"
@@ -293,6 +307,27 @@ class EmailLogAdmin(QueueAdminMixin, admin.ModelAdmin):
     @admin.display(description=_("to"))
     def to_display(self, obj: EmailLog) -> str:
         return _addresses(obj.to)
+
+    @admin.display(description=_("to"))
+    def to_summary(self, obj: EmailLog):
+        addresses = [str(address) for address in obj.to or ()]
+        shown = format_html_join(", ", "{}", ((_breakable_address(a),) for a in addresses[:LIST_ADDRESSES]))
+        more = len(addresses) - LIST_ADDRESSES
+        if more <= 0:
+            return shown
+        return format_html(
+            '<span title="{}">{} {}</span>',
+            ", ".join(addresses),
+            shown,
+            ngettext("and %(count)d more", "and %(count)d more", more) % {"count": more},
+        )
+
+    @admin.display(description=_("subject"))
+    def subject_summary(self, obj: EmailLog):
+        cut = Truncator(obj.subject).chars(LIST_SUBJECT_CHARS)
+        if cut == obj.subject:
+            return obj.subject
+        return format_html('<span title="{}">{}</span>', obj.subject, cut)
 
     @admin.display(description=_("cc"))
     def cc_display(self, obj: EmailLog) -> str:

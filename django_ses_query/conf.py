@@ -59,6 +59,8 @@ class Config:
     event_topic_arns: tuple[str, ...] = ()
     event_basic_auth: str | None = field(default=None, repr=False)
     event_queue_url: str | None = None
+    event_max_age_days: int | None = 14
+    event_min_signature_version: int = 1
     suppression: bool = False
     # Queued sending.
     task_backend: str = "default"
@@ -130,6 +132,14 @@ class Config:
             problems.append(f"ROLE_DURATION must be 900 to 43200 seconds, not {self.role_duration!r}")
         if self.event_basic_auth is not None and ":" not in self.event_basic_auth:
             problems.append("EVENT_BASIC_AUTH must be 'user:password'")
+        if self.event_max_age_days is not None and self.event_max_age_days < 1:
+            problems.append(
+                f"EVENT_MAX_AGE_DAYS must be a number of days >= 1 or None, not {self.event_max_age_days!r}"
+            )
+        if self.event_min_signature_version not in (1, 2):
+            problems.append(
+                f"EVENT_MIN_SIGNATURE_VERSION must be 1 or 2, not {self.event_min_signature_version!r}"
+            )
         for arn in self.event_topic_arns:
             if not isinstance(arn, str) or not arn.startswith("arn:"):
                 problems.append(f"EVENT_TOPIC_ARNS must hold SNS topic ARNs, not {arn!r}")
@@ -186,6 +196,8 @@ _TYPES: dict[str, tuple[tuple, str]] = {
     "event_topic_arns": ((list, tuple), "a list of SNS topic ARNs"),
     "event_basic_auth": _OPTIONAL_TEXT,
     "event_queue_url": _OPTIONAL_TEXT,
+    "event_max_age_days": ((int, type(None)), "a number of days (an integer) or None"),
+    "event_min_signature_version": ((int,), "1 or 2"),
     "suppression": _FLAG,
     "task_backend": _TEXT,
     "task_queue": _TEXT,

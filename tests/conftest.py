@@ -102,22 +102,36 @@ def _fresh_credentials():
 
 
 @pytest.fixture
-def sns_adapter(monkeypatch):
-    """Serves the test certificate at ``snskeys.CERT_URL`` through a
-    transport adapter mounted on the sessions that fetch from SNS (the URL
-    rules, redirects, size cap and parsing all still apply)."""
+def sns_ca_bundle(monkeypatch, tmp_path):
+    """``REQUESTS_CA_BUNDLE`` holds the test CA (tests/snskeys.py) only."""
+    from tests.snskeys import CA_PEM
+
+    bundle = tmp_path / "test-ca.pem"
+    bundle.write_bytes(CA_PEM)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(bundle))
+    return bundle
+
+
+@pytest.fixture
+def sns_adapter(monkeypatch, sns_ca_bundle):
+    """Serves the test certificate at ``snskeys.CERT_URL`` (and the test
+    intermediate at ``snskeys.ISSUER_URL``) through a transport adapter
+    mounted on the sessions that fetch for SES events (the URL rules,
+    redirects, size cap, parsing and chain all still apply)."""
     from django_ses_query.events import certificates
-    from tests.snskeys import CERT_PEM, CERT_URL, SNSAdapter
+    from django_ses_query.transport.endpoint import Endpoint
+    from tests.snskeys import CERT_PEM, CERT_URL, INTERMEDIATE_DER, ISSUER_URL, SNSAdapter
 
-    adapter = SNSAdapter({CERT_URL: (200, CERT_PEM)})
-    original = certificates.new_session
+    adapter = SNSAdapter({CERT_URL: (200, CERT_PEM), ISSUER_URL: (200, INTERMEDIATE_DER)})
+    original = Endpoint.open
 
-    def new_session():
-        session = original()
-        session.mount("https://sns.", adapter)
-        return session
+    def open_with_the_sns_adapter(self):
+        new = original(self)
+        self.session.mount("https://sns.", adapter)
+        self.session.mount("http://crt.", adapter)
+        return new
 
-    monkeypatch.setattr(certificates, "new_session", new_session)
+    monkeypatch.setattr(Endpoint, "open", open_with_the_sns_adapter)
     certificates.clear_cache()
     yield adapter
     certificates.clear_cache()

@@ -128,9 +128,10 @@ HANG = object()  # Never answer (until the server stops).
 
 
 class LocalServer:
-    """Calls ``self.answer(request)`` for each request; records them all."""
+    """Calls ``self.answer(request)`` for each request; records them all.
+    Listens on ``port`` (default: any free one)."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         self.received: list[Received] = []
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -169,7 +170,7 @@ class LocalServer:
                 socketserver.TCPServer.server_bind(self)
                 self.server_name, self.server_port = self.server_address[:2]
 
-        self._server = Server(("127.0.0.1", 0), Handler)
+        self._server = Server(("127.0.0.1", port), Handler)
         self.port = self._server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
@@ -306,8 +307,8 @@ class FakeIMDS(LocalServer):
 
     ROLE = "ses-sender-role"
 
-    def __init__(self, issuer: Issuer, mode: str = "v2") -> None:
-        super().__init__()
+    def __init__(self, issuer: Issuer, mode: str = "v2", port: int = 0) -> None:
+        super().__init__(port)
         self.issuer = issuer
         self.mode = mode
         self.tokens: set[str] = set()

@@ -86,9 +86,11 @@ def test_loopback_http_and_https_are_fine(url):
         {**CREDENTIALS, "REGOIN": "eu-west-1"},
         {**CREDENTIALS, "TIMEOUT": 0},
         {**CREDENTIALS, "TAGS": "a=b"},
+        {**CREDENTIALS, "EVENT_MAX_AGE_DAYS": 0},
+        {**CREDENTIALS, "EVENT_MIN_SIGNATURE_VERSION": 3},
         "not a dict",
     ],
-    ids=["unknown key", "bad value", "bad tags", "not a dict"],
+    ids=["unknown key", "bad value", "bad tags", "bad event age", "bad signature version", "not a dict"],
 )
 def test_e003_bad_setting(value):
     [message] = ours(SES_QUERY=value)

@@ -487,15 +487,22 @@ def test_prunelog_uses_the_log_database(settings):
     assert list(EmailLog.objects.using("sendlog").values_list("subject", flat=True)) == ["2 days"]
 
 
+def _age(event, days):
+    from django_ses_query.models import EmailEvent
+
+    EmailEvent.objects.filter(pk=event.pk).update(created_at=timezone.now() - datetime.timedelta(days=days))
+
+
 def test_prunelog_deletes_events_with_their_rows_and_keeps_what_they_caused():
     from django_ses_query.models import EmailEvent, Suppression
 
-    old, new = make_rows([10, 1])
+    old, new = make_rows([20, 1])
     resend = EmailLog.objects.create(status="sent", resent_from=old)
     bounce = EmailEvent.objects.create(log=old, message_id="m-old", event_type="bounce", recipient="a@example.com")
+    _age(bounce, 20)  # Older than EVENT_MAX_AGE_DAYS (14).
     EmailEvent.objects.create(log=new, message_id="m-new", event_type="delivery", recipient="b@example.com")
     orphan = EmailEvent.objects.create(message_id="m-unknown", event_type="delivery")
-    EmailEvent.objects.filter(pk=orphan.pk).update(created_at=timezone.now() - datetime.timedelta(days=10))
+    _age(orphan, 20)
     Suppression.objects.create(address="A@example.com", reason="bounce", event=bounce)
 
     out = run("ses_prunelog", "--days", "5")
@@ -507,3 +514,29 @@ def test_prunelog_deletes_events_with_their_rows_and_keeps_what_they_caused():
     assert resend.resent_from is None
     suppression = Suppression.objects.get()
     assert suppression.address == "a@example.com" and suppression.event is None
+
+
+@pytest.mark.parametrize("max_age, kept", [(14, ["m-young", "m-young-orphan"]), (30, ["m-15", "m-young",
+                                                                                       "m-young-orphan"]),
+                                           (None, [])])
+def test_prunelog_keeps_events_younger_than_event_max_age_days(settings, max_age, kept):
+    """The once-only memory of SNS MessageIds covers every notification
+    still young enough to be accepted: those events are detached, not
+    deleted."""
+    from django_ses_query.models import EmailEvent
+
+    settings.SES_QUERY = {**settings.SES_QUERY, "EVENT_MAX_AGE_DAYS": max_age}
+    (old,) = make_rows([40])
+    for message_id, days, log in [("m-young", 10, old), ("m-15", 15, old), ("m-old", 39, old),
+                                  ("m-young-orphan", 10, None), ("m-old-orphan", 39, None)]:
+        _age(EmailEvent.objects.create(log=log, message_id=message_id, event_type="delivery",
+                                       sns_message_id=f"sns-{message_id}"), days)
+
+    out = run("ses_prunelog", "--days", "5")
+
+    assert "Deleted 1 log row " in out
+    assert not EmailLog.objects.exists()
+    assert sorted(EmailEvent.objects.values_list("message_id", flat=True)) == kept
+    assert not EmailEvent.objects.filter(log__isnull=False).exists()
+    detached = len([k for k in kept if "orphan" not in k])
+    assert (f"Kept {detached} SES event" in out) == bool(detached)

@@ -170,6 +170,16 @@ def test_unknown_keys_are_named(settings, key):
         ("CONFIGURATION_SET", "x" * 65),
         ("REGION", 5),
         ("ENDPOINT_URL", 5),
+        ("EVENT_MAX_AGE_DAYS", 0),
+        ("EVENT_MAX_AGE_DAYS", -14),
+        ("EVENT_MAX_AGE_DAYS", "14"),
+        ("EVENT_MAX_AGE_DAYS", 1.5),
+        ("EVENT_MAX_AGE_DAYS", True),
+        ("EVENT_MIN_SIGNATURE_VERSION", 0),
+        ("EVENT_MIN_SIGNATURE_VERSION", 3),
+        ("EVENT_MIN_SIGNATURE_VERSION", "2"),
+        ("EVENT_MIN_SIGNATURE_VERSION", None),
+        ("EVENT_MIN_SIGNATURE_VERSION", True),
     ],
 )
 def test_bad_values_are_named(settings, key, value):
@@ -210,6 +220,16 @@ def test_good_settings_are_accepted(settings):
     assert config.log == "failures"
     assert config.tags == {"app": "web-1", "env": "prod_2"}
     assert config.configuration_set == "set-1"
+
+
+def test_event_replay_settings(settings):
+    settings.SES_QUERY = {}
+    config = get_config()
+    assert (config.event_max_age_days, config.event_min_signature_version) == (14, 1)
+    settings.SES_QUERY = {"EVENT_MAX_AGE_DAYS": None, "EVENT_MIN_SIGNATURE_VERSION": 2}
+    config = get_config()
+    assert (config.event_max_age_days, config.event_min_signature_version) == (None, 2)
+    assert get_config(event_max_age_days=1).event_max_age_days == 1
 
 
 def test_the_secret_is_not_echoed_when_it_is_the_wrong_type(settings):

@@ -8,12 +8,15 @@ point AWS_EC2_METADATA_SERVICE_ENDPOINT at a local fake.
 
 from __future__ import annotations
 
+import socket
+import time
+
 import pytest
 
 from django_ses_query.backend import EmailBackend
 from django_ses_query.credentials import container, imds
 from django_ses_query.exceptions import SESConfigurationError
-from tests.fakeaws import FakeContainer, FakeIMDS, clock, issuer, send, ses  # noqa: F401 (fixtures)
+from tests.fakeaws import FakeClock, FakeContainer, FakeIMDS, clock, issuer, send, ses  # noqa: F401 (fixtures)
 
 MINUTE = 60
 
@@ -136,7 +139,7 @@ def test_imds_that_answers_only_v1(issuer, ses, on_ec2, monkeypatch):
             send()
 
 
-def test_imds_that_hangs_is_waited_for_once_per_process(issuer, ses, on_ec2, settings):
+def test_imds_that_hangs_is_not_waited_for_again_at_once(issuer, ses, on_ec2, settings):
     with on_ec2(FakeIMDS(issuer, mode="hang")) as metadata:
         with pytest.raises(SESConfigurationError) as caught:
             send()
@@ -148,6 +151,83 @@ def test_imds_that_hangs_is_waited_for_once_per_process(issuer, ses, on_ec2, set
         with pytest.raises(SESConfigurationError, match="did not answer earlier in this process"):
             send()
         assert len(metadata.requests()) == 1
+
+
+@pytest.fixture
+def metadata_clock(monkeypatch):
+    """The clock that says how long ago IMDS did not answer, moved by the test."""
+    fake = FakeClock()
+    monkeypatch.setattr(imds, "clock", fake, raising=False)
+    return fake
+
+
+@pytest.fixture
+def imds_not_started_yet(monkeypatch):
+    """The port IMDS will listen on, refusing connections until then (bound,
+    not listening, so no one else takes it); ``start(issuer)`` starts it."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    monkeypatch.delenv("AWS_EC2_METADATA_DISABLED")
+    monkeypatch.setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("AWS_METADATA_SERVICE_TIMEOUT", "0.3")
+
+    def start(issuer):
+        sock.close()
+        return FakeIMDS(issuer, port=port)
+
+    yield start
+    sock.close()
+
+
+def refused(backend=None) -> str:
+    with pytest.raises(SESConfigurationError) as caught:
+        send(backend)
+    assert caught.value.code == "MissingCredentials"
+    return caught.value.message
+
+
+def test_imds_that_refused_is_asked_again_after_a_minute(issuer, ses, imds_not_started_yet, metadata_clock):
+    """A process started before the metadata service answered gets its
+    credentials within a minute, without a restart."""
+    backend = EmailBackend()
+    assert "did not answer (connection refused; not on EC2?)" in refused(backend)
+    with imds_not_started_yet(issuer) as metadata:
+        metadata_clock.advance(59)
+        assert "did not answer earlier in this process (59 s ago; asked again 60 s after)" in refused()
+        assert metadata.requests() == []
+        metadata_clock.advance(11)
+        assert send(backend) == 1
+        assert send(EmailBackend()) == 1
+        assert len(metadata.requests()) == 3  # Asked once: the credentials are kept.
+    assert ses.sent == [issuer.issued[0].access_key_id] * 2
+
+
+def test_imds_that_timed_out_is_asked_again_after_a_minute(issuer, ses, on_ec2, metadata_clock):
+    with on_ec2(FakeIMDS(issuer, mode="hang")) as metadata:
+        backend = EmailBackend()
+        assert "did not answer (no answer within 0.3 s; not on EC2?)" in refused(backend)
+        metadata.mode = "v2"
+        metadata_clock.advance(30)
+        assert "did not answer earlier in this process (30 s ago" in refused(backend)
+        assert len(metadata.requests()) == 1
+        metadata_clock.advance(40)
+        assert send(backend) == 1
+        assert len(metadata.requests()) == 4
+    assert ses.sent == [issuer.issued[0].access_key_id]
+
+
+def test_imds_failure_is_forgotten_within_a_minute_of_real_time(issuer, ses, imds_not_started_yet):
+    """The same, on the real clock: about a minute of waiting."""
+    backend = EmailBackend()
+    assert "connection refused" in refused(backend)
+    failed_by = time.monotonic()
+    with imds_not_started_yet(issuer) as metadata:
+        assert "did not answer earlier in this process" in refused()
+        time.sleep(max(0.0, failed_by + 60.5 - time.monotonic()))
+        assert send(backend) == 1
+        assert len(metadata.requests()) == 3
+    assert ses.sent == [issuer.issued[0].access_key_id]
 
 
 def test_imds_malformed_json(issuer, ses, on_ec2):

@@ -4,14 +4,17 @@ temporary directories, credential_process, and the profile's region."""
 from __future__ import annotations
 
 import json
+import logging
 import stat
 import sys
 
 import pytest
+from django.views.debug import ExceptionReporter
 
 from django_ses_query.backend import EmailBackend
 from django_ses_query.conf import get_config
 from django_ses_query.exceptions import SESConfigurationError
+from django_ses_query.models import EmailLog
 from tests.fakeaws import clock, issuer, iso, send, ses  # noqa: F401 (fixtures)
 
 MINUTE = 60
@@ -156,6 +159,62 @@ def test_credential_process_failures_are_clear(aws_files, process, ses):
     with pytest.raises(SESConfigurationError, match="Expiration that is not an ISO 8601 time") as caught:
         send()
     assert "shh" not in str(caught.value)
+
+
+# What a failing helper might print on stderr (module constants: not in a
+# test frame's variables, which Django's error report shows).
+ECHOED_SECRET = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYSECRETKEY"
+ECHOED_TOKEN = "IQoJb3JpZ2luX2VjEXAMPLE+TOKEN/0123456789abcdefSESSION=="
+ECHOING_STDERR = (
+    "cached credentials:\n"
+    + json.dumps({"Version": 1, "AccessKeyId": "ASIAECHOEDEXAMPLE", "SecretAccessKey": ECHOED_SECRET,
+                  "SessionToken": ECHOED_TOKEN, "Expiration": "2026-01-01T00:00:00Z"}, indent=2)
+    + "\naws_session_token = short-tok\npassword: hunter2\nsigned blob " + "Zm9v" * 12 + "\n"
+    "SSO session expired; run aws sso login\n"
+)
+HIDDEN = (ECHOED_SECRET, ECHOED_TOKEN, ECHOED_SECRET[:20], ECHOED_TOKEN[:20], "short-tok", "hunter2", "Zm9v" * 12)
+
+
+@pytest.mark.django_db(databases=["default", "sendlog"])
+def test_a_failing_credential_process_echoing_secrets_on_stderr_is_redacted(aws_files, process, ses, settings, caplog):
+    """The helper's stderr is redacted before it reaches the exception, any
+    log line (DEBUG too), the send log row or Django's error report."""
+    settings.SES_QUERY = {**settings.SES_QUERY, "LOG": True}
+    aws_files("", f"[default]\ncredential_process = {process.command}\n")
+    process(exit_status=3, stderr=ECHOING_STDERR)
+    with caplog.at_level(logging.DEBUG):
+        with pytest.raises(SESConfigurationError) as caught:
+            send()
+    error = caught.value
+    exc_info = (type(error), error, error.__traceback__)
+    shown = {
+        "str": str(error), "repr": repr(error), "log": caplog.text,
+        "error_message": EmailLog.objects.get().error_message,
+        "report": ExceptionReporter(None, *exc_info).get_traceback_text(),
+        "report_html": ExceptionReporter(None, *exc_info).get_traceback_html(),
+    }
+    for where, text in shown.items():
+        for value in HIDDEN:
+            assert value not in text, where
+    assert "<redacted>" in error.message
+    assert "credential_process of profile 'default'" in error.message
+    assert "exited with status 3: " in error.message
+    assert error.message.endswith("password: <redacted> signed blob <redacted> SSO session expired; run aws sso login")
+
+
+def test_what_a_failing_credential_process_printed_is_not_in_an_error_report(process):
+    """Called outside the send path too (checks, commands): the report's
+    variables of the frame that ran it are hidden."""
+    from django_ses_query.credentials.profile import run_credential_process
+
+    process(exit_status=3, stderr=ECHOING_STDERR)
+    with pytest.raises(SESConfigurationError) as caught:
+        run_credential_process(process.command, "credential_process of profile 'default'")
+    error = caught.value
+    html = ExceptionReporter(None, type(error), error, error.__traceback__).get_traceback_html()
+    assert "run_credential_process" in html
+    for value in HIDDEN:
+        assert value not in html
 
 
 def test_credential_process_not_found(aws_files, ses):

@@ -1,4 +1,4 @@
-"""System check E006: events configured, cryptography missing."""
+"""System check E006: events configured, cryptography missing or too old."""
 
 from __future__ import annotations
 
@@ -35,3 +35,16 @@ def test_e006_events_configured_without_cryptography(monkeypatch, options):
 def test_no_events_no_e006(monkeypatch):
     monkeypatch.setitem(sys.modules, "cryptography", None)
     assert ids() == []
+
+
+def test_e006_cryptography_too_old_for_the_chain_check(monkeypatch):
+    import types
+
+    old = types.ModuleType("cryptography")
+    old.__version__ = "41.0.7"
+    monkeypatch.setitem(sys.modules, "cryptography", old)
+    with override_settings(SES_QUERY={**BASE, "EVENT_TOPIC_ARNS": [TOPIC]}):
+        (message,) = [m for m in run_checks() if m.id == "django_ses_query.E006"]
+    assert "41.0" in message.msg and "42" in message.msg
+    old.__version__ = "42.0.0"
+    assert ids(EVENT_TOPIC_ARNS=[TOPIC]) == []

@@ -16,7 +16,7 @@ from django_ses_query.events.certificates import (
     check_certificate_url,
     get_certificate,
 )
-from tests.snskeys import CERT_PEM, CERT_URL, OTHER_KEY, envelope
+from tests.snskeys import CA_PEM, CERT_PEM, CERT_URL, OTHER_KEY, envelope
 
 GOLDEN = Path(__file__).resolve().parent / "sns_golden"
 GOLDEN_CERT = x509.load_pem_x509_certificate(
@@ -150,6 +150,82 @@ def test_missing_or_non_string_field_is_malformed(field):
         sns.check_shape(message)
 
 
+@pytest.mark.parametrize(
+    "text, problem",
+    [
+        ("[" * 65 + "]" * 65, "deeper than 64"),
+        ("[" * 200_000 + "]" * 200_000, "deeper than 64"),
+        ("[" * 200_000, "too deep|not JSON"),
+        (r'{"a": "\\ud800"}', None),  # An escaped backslash, then text: no surrogate.
+        (r'{"a": "\\\ud800"}', "lone surrogate"),
+        (r'["\udc00"]', "lone surrogate"),
+        (r'["\ud83d\ude00"]', None),  # A pair: one character.
+        ('"[[[[ brackets in a string are not nesting"', None),
+    ],
+)
+def test_load_json(text, problem):
+    if problem is None:
+        sns.load_json(text, "x")
+        sns.load_json(text.encode(), "x")
+    else:
+        with pytest.raises(sns.MalformedMessage, match=problem):
+            sns.load_json(text, "x")
+    assert sns.load_json("[" * 64 + "]" * 64, "x") is not None
+
+
+def test_load_json_refuses_a_str_holding_a_lone_surrogate():
+    with pytest.raises(sns.MalformedMessage, match="lone surrogate"):
+        sns.load_json('["\ud800"]', "x")
+    with pytest.raises(sns.MalformedMessage, match="UTF-8"):
+        sns.load_json(b'["\xed\xa0\x80"]', "x")  # A surrogate encoded: not UTF-8.
+
+
+@pytest.mark.parametrize(
+    "value, ok",
+    [("2026-01-02T03:04:05.678Z", True), ("2026-01-02T03:04:05Z", True), ("2026-01-02T03:04:05+02:00", True),
+     ("2026-01-02T03:04:05.123456789Z", True), ("2026-01-02T03:04:05", False), ("2026-02-30T03:04:05Z", False),
+     ("2026-01-02t03:04:05Z", False), (" 2026-01-02T03:04:05Z", False)],
+)
+def test_timestamps(value, ok):
+    message = envelope(Timestamp=value)
+    if ok:
+        sns.check_shape(message)
+    else:
+        with pytest.raises(sns.MalformedMessage, match="Timestamp"):
+            sns.check_shape(message)
+
+
+def test_check_age():
+    import datetime
+
+    message = envelope(Timestamp="2026-01-02T03:04:05.678Z")
+    moment = datetime.datetime(2026, 1, 16, 3, 4, 5, 678000, tzinfo=datetime.timezone.utc)
+    sns.check_age(message, 14, moment)
+    with pytest.raises(sns.TooOld):
+        sns.check_age(message, 14, moment + datetime.timedelta(milliseconds=1))
+    sns.check_age(message, None, moment + datetime.timedelta(days=10_000))
+
+
+@pytest.mark.parametrize("length, ok", [(255, False), (256, True), (384, True), (512, True), (513, False)])
+def test_signature_length(length, ok):
+    import base64
+
+    message = envelope()
+    message["Signature"] = base64.b64encode(b"\x01" * length).decode()
+    if ok:
+        sns.check_signature(message, 1)
+    else:
+        with pytest.raises(sns.SignatureInvalid, match="bytes"):
+            sns.check_signature(message, 1)
+
+
+def test_minimum_signature_version():
+    sns.check_signature(envelope(version="1"), 1)
+    sns.check_signature(envelope(version="2"), 2)
+    with pytest.raises(sns.VersionRefused, match="SignatureVersion attribute to 2"):
+        sns.check_signature(envelope(version="1"), 2)
+
+
 def test_topic_list():
     message = envelope()
     sns.check_topic(message, (message["TopicArn"],))
@@ -168,6 +244,8 @@ def test_topic_list():
         "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-7ff5318490ec183fbaddaa2a969abfda.pem",
         "https://sns.cn-north-1.amazonaws.com.cn/SimpleNotificationService-0abc.pem",
         "https://sns.us-gov-west-1.amazonaws.com/SimpleNotificationService-0.pem",
+        "https://sns.ap-southeast-5.amazonaws.com/SimpleNotificationService-0.pem",
+        "https://sns.cn-northwest-1.amazonaws.com.cn/SimpleNotificationService-0.pem",
     ],
 )
 def test_accepted_certificate_urls(url):
@@ -188,6 +266,16 @@ def test_accepted_certificate_urls(url):
         ("https://sns.us.east.1.amazonaws.com/SimpleNotificationService-ab.pem", "SNS host"),
         ("https://sns..amazonaws.com/SimpleNotificationService-ab.pem", "SNS host"),
         ("https://xsns.us-east-1.amazonaws.com/SimpleNotificationService-ab.pem", "SNS host"),
+        ("https://sns.s3.amazonaws.com/SimpleNotificationService-ab.pem", "SNS host"),
+        ("https://sns.s3-us-west-2.amazonaws.com/SimpleNotificationService-ab.pem", "SNS host"),
+        ("https://sns.execute-api.amazonaws.com/SimpleNotificationService-ab.pem", "SNS host"),
+        ("https://sns.--.amazonaws.com/SimpleNotificationService-ab.pem", "SNS host"),
+        ("https://sns.x.amazonaws.com.cn/SimpleNotificationService-ab.pem", "SNS host"),
+        ("https://sns.us-east-1.amazonaws.com.cn/SimpleNotificationService-ab.pem", "SNS host"),
+        ("https://sns.cn-north-1.amazonaws.com/SimpleNotificationService-ab.pem", "SNS host"),
+        ("https://sns.us-east.amazonaws.com/SimpleNotificationService-ab.pem", "SNS host"),
+        ("https://sns.useast-1.amazonaws.com/SimpleNotificationService-ab.pem", "SNS host"),
+        ("https://sns.u-east-1.amazonaws.com/SimpleNotificationService-ab.pem", "SNS host"),
         ("https://user@sns.us-east-1.amazonaws.com/SimpleNotificationService-ab.pem", "user info"),
         ("https://evil.com@sns.us-east-1.amazonaws.com/SimpleNotificationService-ab.pem", "user info"),
         ("https://sns.us-east-1.amazonaws.com:443/SimpleNotificationService-ab.pem", "port"),
@@ -270,7 +358,7 @@ def test_unreachable_certificate_is_unavailable_not_refused(sns_adapter):
 
 def test_fetch_honours_proxy_and_ca_bundle_environment(sns_adapter, monkeypatch, tmp_path):
     bundle = tmp_path / "ca.pem"
-    bundle.write_bytes(CERT_PEM)
+    bundle.write_bytes(CA_PEM)
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(bundle))
     monkeypatch.delenv("NO_PROXY", raising=False)

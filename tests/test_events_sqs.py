@@ -3,6 +3,7 @@ every request's SigV4 signature: SES → SNS → SQS → stored events."""
 
 from __future__ import annotations
 
+import datetime
 import json
 import logging
 import os
@@ -17,6 +18,7 @@ from django.core.management.base import CommandError
 from django.db.models.signals import post_save
 
 from django_ses_query.events.sqs import region_of
+from django_ses_query.transport.endpoint import Endpoint
 from django_ses_query.models import EmailEvent, EmailLog, Suppression
 from tests import sesevents
 from tests.snskeys import CERT_PEM, CERT_URL, SNSAdapter, envelope
@@ -185,10 +187,12 @@ def test_malformed_and_foreign_messages_are_left_for_redrive(events, caplog):
     assert any("EVENT_TOPIC_ARNS" in m for m in left)
 
 
-def test_verify_signatures_checks_envelopes_and_refuses_raw(events, monkeypatch, caplog):
-    """moto signs SNS → SQS envelopes (v2) with a key whose certificate it
-    serves itself: fetched here through a transport adapter that asks moto."""
-    from django_ses_query.events import certificates
+@pytest.fixture
+def certificates_served(events, monkeypatch, sns_ca_bundle):
+    """The certificates the envelopes name, served through a transport
+    adapter: ours (tests/snskeys.py, issued by the test CA in
+    REQUESTS_CA_BUNDLE), and moto's, which moto serves itself."""
+    from django_ses_query.events import certificates, fetch
 
     moto_url = events.moto.endpoint_url
 
@@ -209,15 +213,22 @@ def test_verify_signatures_checks_envelopes_and_refuses_raw(events, monkeypatch,
             return super().send(request, **kwargs)
 
     adapter = MotoCertificates({CERT_URL: (200, CERT_PEM)})
-    original = certificates.new_session
+    original = Endpoint.open
 
-    def new_session():
-        session = original()
-        session.mount("https://sns.", adapter)
-        return session
+    def open_with_moto_certificates(self):
+        new = original(self)
+        self.session.mount("https://sns.", adapter)
+        return new
 
-    monkeypatch.setattr(certificates, "new_session", new_session)
+    monkeypatch.setattr(Endpoint, "open", open_with_moto_certificates)
     certificates.clear_cache()
+    yield adapter
+    certificates.clear_cache()
+
+
+def test_verify_signatures_checks_envelopes_and_refuses_raw(events, certificates_served, caplog):
+    """moto signs SNS → SQS envelopes (v2) with a certificate it makes up: no
+    subjectAltName, no chain to any root; refused like any other."""
     log = send(["f@example.net"])
     events.publish(sesevents.delivery(log.message_id, "f@example.net"))  # Signed by moto.
     ours = envelope(message=sesevents.bounce(log.message_id, "f@example.net"), TopicArn=events.topic_arn)
@@ -227,14 +238,53 @@ def test_verify_signatures_checks_envelopes_and_refuses_raw(events, monkeypatch,
     events.send_raw(json.dumps(sesevents.complaint(log.message_id, "f@example.net")))  # Raw: no signature.
     with caplog.at_level(logging.WARNING, "django_ses_query"):
         output = run("--once", "--verify-signatures")
-    certificates.clear_cache()
-    assert "Stored 2 event(s) from 2 message(s); 2 message(s) left" in output
+    assert "Stored 1 event(s) from 1 message(s); 3 message(s) left" in output
     log.refresh_from_db()
     assert log.outcome == "bounced"
     assert not Suppression.objects.filter(reason="complaint").exists()
     assert any("signature does not match" in r.getMessage() for r in caplog.records)
     assert any("raw-delivery" in r.getMessage() for r in caplog.records)
-    assert len([u for u in (r.url for r in adapter.requests) if "SimpleNotificationService" in u]) == 2
+    assert any("subjectAltName" in r.getMessage() for r in caplog.records)
+    assert len([u for u in (r.url for r in certificates_served.requests) if "SimpleNotificationService" in u]) == 2
+
+
+def test_old_and_malformed_envelopes_are_refused_like_the_webhook(events, settings, caplog):
+    """The webhook's rules: EVENT_MAX_AGE_DAYS, JSON nesting, control
+    characters; one WARNING line each, no traceback, nothing stored."""
+    from tests.snskeys import now, timestamp
+
+    log = send(["h@example.net"])
+    old = envelope(message=sesevents.complaint(log.message_id, "h@example.net"), TopicArn=events.topic_arn,
+                   Timestamp=timestamp(now() - datetime.timedelta(days=15)))
+    events.send_raw(json.dumps(old))
+    events.send_raw("[" * 100_000 + "]" * 100_000)
+    events.send_raw(json.dumps(envelope(message="[" * 100_000 + "]" * 100_000, TopicArn=events.topic_arn)))
+    events.send_raw(json.dumps(envelope(message=sesevents.delivery(log.message_id, "h@example.net"),
+                                        TopicArn=events.topic_arn, MessageId="x\nCRITICAL forged")))
+    with caplog.at_level(logging.INFO, "django_ses_query"):
+        output = run("--once")
+    assert "Stored 0 event(s) from 0 message(s); 4 message(s) left" in output
+    left = [r for r in caplog.records if "left in the queue" in r.getMessage()]
+    assert len(left) == 4
+    assert all(r.levelno == logging.WARNING and not r.exc_info for r in left)
+    assert all(len(r.getMessage().splitlines()) == 1 for r in caplog.records)
+    assert any("EVENT_MAX_AGE_DAYS" in r.getMessage() for r in left)
+    assert not EmailEvent.objects.exists()
+    log.refresh_from_db()
+    assert log.outcome == ""
+
+
+def test_min_signature_version_applies_to_verify_signatures(events, certificates_served, settings, caplog):
+    settings.SES_QUERY = {**settings.SES_QUERY, "EVENT_MIN_SIGNATURE_VERSION": 2}
+    log = send(["i@example.net"])
+    for version, recipient in (("1", "i@example.net"), ("2", "i@example.net")):
+        events.send_raw(json.dumps(envelope(
+            version=version, message=sesevents.delivery(log.message_id, recipient), TopicArn=events.topic_arn)))
+    with caplog.at_level(logging.WARNING, "django_ses_query"):
+        output = run("--once", "--verify-signatures")
+    assert "Stored 1 event(s) from 1 message(s); 1 message(s) left" in output
+    [refused] = [r.getMessage() for r in caplog.records if "left in the queue" in r.getMessage()]
+    assert events.topic_arn in refused and "SignatureVersion attribute to 2" in refused
 
 
 def test_long_poll_stops_cleanly_on_sigterm(events):

@@ -140,6 +140,9 @@ def test_tampered_notification_is_refused(client, events_on, caplog, field, sett
         message["TopicArn"] = other
     elif field == "Signature":
         message["Signature"] = base64.b64encode(b"\0" * 256).decode()
+    elif field == "Timestamp":
+        # Still ISO 8601 (anything else is a 400), a millisecond later.
+        message["Timestamp"] = message["Timestamp"][:-2] + str((int(message["Timestamp"][-2]) + 1) % 10) + "Z"
     else:
         message[field] = message[field] + "0"
     with caplog.at_level(logging.WARNING, "django_ses_query"):
@@ -186,11 +189,11 @@ def test_refused_certificate_url(client, events_on, caplog, url):
     assert events_on.requests == []
 
 
-def test_certificate_unreachable_is_500_so_sns_retries(client, events_on):
+def test_certificate_unreachable_is_503_so_sns_retries(client, events_on):
     del events_on.routes[CERT_URL]
     log_row()
     response = post(client, envelope(message=sesevents.delivery(MID, "a@example.net")))
-    assert response.status_code == 500
+    assert response.status_code == 503
     assert EmailEvent.objects.count() == 0
 
 
@@ -435,16 +438,23 @@ def test_the_same_notification_stored_concurrently_is_stored_once(client, events
     assert Suppression.objects.count() == 0  # Ours was rolled back with its suppression.
 
 
-def test_a_genuine_aws_message_end_to_end(client, sns_adapter, settings):
+def test_a_genuine_aws_message_end_to_end(client, sns_adapter, settings, monkeypatch):
     """An SES complaint event as AWS signed it (tests/sns_golden), its
-    certificate served at its own SigningCertURL."""
+    certificate served at its own SigningCertURL and its issuer at its CA
+    Issuers URL, chained to Amazon Root CA 1 of certifi's bundle as of the
+    certificate's last valid day. It is from 2022: the age limit is off."""
     from pathlib import Path
 
     golden = Path(__file__).resolve().parent / "sns_golden"
     message = json.loads((golden / "ses-complaint-event-v1.json").read_text())
     pem = (golden / "SimpleNotificationService-7ff5318490ec183fbaddaa2a969abfda.pem").read_bytes()
     sns_adapter.routes[message["SigningCertURL"]] = (200, pem)
-    settings.SES_QUERY = {**settings.SES_QUERY, "EVENT_TOPIC_ARNS": [message["TopicArn"]]}
+    sns_adapter.routes["http://crt.sca1b.amazontrust.com/sca1b.crt"] = (
+        200, (golden / "amazon-server-ca-1b.pem").read_bytes())
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE")  # certifi's bundle, as requests would use.
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    settings.SES_QUERY = {**settings.SES_QUERY, "EVENT_TOPIC_ARNS": [message["TopicArn"]],
+                          "EVENT_MAX_AGE_DAYS": None}
     log = log_row(message_id="0100017fd2f875c4-c2929163-2767-49b1-8513-1a29e428e134-000000",
                   to=["complaint@simulator.amazonses.com"])
     assert post(client, message).status_code == 200

@@ -20,7 +20,7 @@ from django.views.debug import ExceptionReporter
 from django_ses_query.backend import EmailBackend
 from django_ses_query.exceptions import SESConfigurationError, SESError, SESTransportError
 from django_ses_query.models import EmailLog
-from django_ses_query.redaction import redact
+from django_ses_query.redaction import redact, redact_unknown_secrets
 from tests.fakeses import refused_endpoint, xml
 
 pytestmark = pytest.mark.django_db(databases=["default", "sendlog"])
@@ -113,6 +113,41 @@ def test_redact_takes_out_token_lines_signatures_and_the_values_given():
     assert "f" * 64 not in redacted and "0" * 64 not in redacted
     assert redacted.count("<redacted>") == 5
     assert "a=b" in redacted  # The rest is kept.
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('{"AccessKeyId": "ASIAX", "SecretAccessKey": "s3cr\\"et", "Expiration": "2026"}',
+         '{"AccessKeyId": "ASIAX", "SecretAccessKey": "<redacted>", "Expiration": "2026"}'),
+        ("{'SessionToken': 'tok en'}", "{'SessionToken': '<redacted>'}"),
+        ('"SessionToken": "cut short', '"SessionToken": "<redacted>'),
+        ("aws_session_token = abc123\nnext line", "aws_session_token = <redacted>\nnext line"),
+        ("AWS_SECRET_ACCESS_KEY=xyz; ok", "AWS_SECRET_ACCESS_KEY=<redacted>; ok"),
+        ("password: hunter2, then", "password: <redacted>, then"),
+        ("Session-Id:abc", "Session-Id:<redacted>"),
+        ("blob " + "Ab0+/" * 8 + "== end", "blob <redacted> end"),
+        ("hex " + "0123456789abcdef" * 3, "hex <redacted>"),
+        # The helper's own words are kept.
+        ("SSO session expired; run aws sso login", "SSO session expired; run aws sso login"),
+        ("short base64 " + "A" * 39, "short base64 " + "A" * 39),
+        ("AccessKeyId: ASIAEXAMPLE, Expiration: 2026-01-01T00:00:00Z",
+         "AccessKeyId: ASIAEXAMPLE, Expiration: 2026-01-01T00:00:00Z"),
+    ],
+)
+def test_redact_unknown_secrets(text, expected):
+    assert redact_unknown_secrets(text) == expected
+
+
+@pytest.mark.parametrize("junk", ["token" * 200_000, "session." * 125_000, "'" * 1_000_000 + "token:"])
+def test_redact_unknown_secrets_takes_linear_time(junk):
+    """A helper printing a megabyte of one long word on stderr: each word is
+    tried once as a key (otherwise this would take hours)."""
+    import time
+
+    started = time.monotonic()
+    redact_unknown_secrets(junk)
+    assert time.monotonic() - started < 10
 
 
 def test_signature_does_not_match_quoting_the_token_is_redacted_everywhere(with_token, fake_ses, caplog):

@@ -86,3 +86,16 @@ def test_control_characters_in_a_subject_are_refused_before_sending(fake_ses, su
     assert fake_ses.requests == []
     row = EmailLog.objects.get()
     assert (row.error_code, row.subject) == ("InvalidHeader", subject.replace("\x00", ""))
+
+
+def test_a_lone_surrogate_from_elsewhere_is_replaced(fake_ses, caplog):
+    from django_ses_query.conf import get_config
+    from django_ses_query.sending.sendlog import write_log
+
+    message = EmailMessage("s", "b", "from@example.com", ["to@example.com"])
+    with caplog.at_level(logging.WARNING, logger="django_ses_query"):
+        row = write_log(get_config(), message, None, error=None, message_id="id\ud800")
+    assert row is not None
+    row.refresh_from_db()
+    assert row.message_id == "id\ufffd"
+    assert "lone surrogates replaced in message_id" in caplog.text

@@ -14,8 +14,10 @@ answer's body are never shown.
 
 Timeouts are ``AWS_METADATA_SERVICE_TIMEOUT`` (1 s) with
 ``AWS_METADATA_SERVICE_NUM_ATTEMPTS`` (1) attempts, as in botocore. An
-endpoint that does not answer is remembered for the life of the process, so
-a machine that is not on EC2 waits for it once. ``AWS_EC2_METADATA_DISABLED=true``
+endpoint that does not answer (refused, timed out) is not asked again for
+``REMEMBER_UNREACHABLE`` seconds, so a machine that is not on EC2 waits for
+it at most once a minute, and a process started before the service answered
+gets its credentials within a minute. ``AWS_EC2_METADATA_DISABLED=true``
 skips the step.
 """
 
@@ -24,6 +26,8 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
+from collections.abc import Callable
 from urllib.parse import quote
 
 from ..transport import plain
@@ -35,7 +39,13 @@ TOKEN_PATH = "/latest/api/token"
 ROLE_PATH = "/latest/meta-data/iam/security-credentials/"
 TOKEN_TTL = "21600"  # seconds
 
-_unreachable: set[str] = set()
+#: Seconds an endpoint that did not answer is not asked again.
+REMEMBER_UNREACHABLE = 60.0
+
+#: Monotonic seconds, for how long ago an endpoint failed (replaced by tests).
+clock: Callable[[], float] = time.monotonic
+
+_unreachable: dict[str, float] = {}  # endpoint → when it did not answer
 _unreachable_lock = threading.Lock()
 
 
@@ -70,6 +80,25 @@ def forget_unreachable() -> None:
         _unreachable.clear()
 
 
+def _remember_unreachable(base: str) -> None:
+    with _unreachable_lock:
+        _unreachable[base] = clock()
+
+
+def _unreachable_since(base: str) -> float | None:
+    """How many seconds ago ``base`` did not answer, if that is recent
+    enough to not ask it again; None otherwise (the failure is forgotten)."""
+    with _unreachable_lock:
+        failed = _unreachable.get(base)
+        if failed is None:
+            return None
+        age = clock() - failed
+        if 0 <= age < REMEMBER_UNREACHABLE:
+            return age
+        del _unreachable[base]
+        return None
+
+
 class InstanceMetadataSource:
     name = "instance-metadata"
 
@@ -86,9 +115,12 @@ class InstanceMetadataSource:
         base = endpoint()
         # Once credentials came from here, a refresh always asks again.
         first = self.role is None
-        with _unreachable_lock:
-            if first and base in _unreachable:
-                raise NoCredentials(f"{base} did not answer earlier in this process")
+        age = _unreachable_since(base) if first else None
+        if age is not None:
+            raise NoCredentials(
+                f"{base} did not answer earlier in this process ({age:.0f} s ago; "
+                f"asked again {REMEMBER_UNREACHABLE:g} s after)"
+            )
         timeout = _number("AWS_METADATA_SERVICE_TIMEOUT", 1.0)
         attempts = _number("AWS_METADATA_SERVICE_NUM_ATTEMPTS", 1, int)
 
@@ -97,8 +129,7 @@ class InstanceMetadataSource:
                 return plain.request(method, base + path, headers=headers, timeout=timeout, attempts=attempts)
             except plain.Unreachable as why:
                 if first:
-                    with _unreachable_lock:
-                        _unreachable.add(base)
+                    _remember_unreachable(base)
                 raise NoCredentials(f"{base} did not answer ({why}; not on EC2?)") from None
 
         headers: dict[str, str] = {}

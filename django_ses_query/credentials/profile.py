@@ -5,7 +5,8 @@ Trusts the files named by ``AWS_SHARED_CREDENTIALS_FILE`` / ``AWS_CONFIG_FILE``
 (default ``~/.aws/credentials`` / ``~/.aws/config``) and the command a profile
 names. Checks that the files parse (a bad line is reported by number, never
 by content, since it may hold a secret) and that a process prints version 1
-JSON with both keys. The command runs without a shell.
+JSON with both keys. The command runs without a shell; what it prints on
+stderr is shown only redacted (``redaction.redact_unknown_secrets``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,10 @@ import json
 import shlex
 import subprocess
 
+from django.views.decorators.debug import sensitive_variables
+
 from ..awsfiles import Profiles, selected_profile
+from ..redaction import redact_unknown_secrets
 from .base import Credentials, NoCredentials, credentials_error, from_mapping
 
 #: A credential_process that has not finished by then is stopped.
@@ -82,6 +86,7 @@ class ProcessSource(_ProfileSource):
         return run_credential_process(command, f"credential_process of profile {self.profile!r}")
 
 
+@sensitive_variables()  # What the process printed: credentials, or secrets on stderr.
 def run_credential_process(command: str, what: str) -> Credentials:
     """Run ``command`` (split like a POSIX shell would, but run without one)
     and read the credentials it prints as JSON."""
@@ -102,8 +107,11 @@ def run_credential_process(command: str, what: str) -> Credentials:
     except OSError as error:
         raise credentials_error(f"{what}: {args[0]!r} could not be run ({error.strerror or error}).") from None
     if done.returncode != 0:
-        # What the tool says on stderr (e.g. "run aws sso login") helps most.
-        said = " ".join(done.stderr.decode("utf-8", "replace").split())[-300:]
+        # What the tool says on stderr (e.g. "run aws sso login") helps most,
+        # but a tool may echo its credentials there: redacted before it is cut,
+        # so no secret is left half-shown.
+        stderr = redact_unknown_secrets(done.stderr.decode("utf-8", "replace"))
+        said = " ".join(stderr.split())[-300:]
         raise credentials_error(
             f"{what}: {args[0]!r} exited with status {done.returncode}" + (f": {said}" if said else ".")
         )

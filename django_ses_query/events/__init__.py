@@ -2,7 +2,10 @@
 into :class:`~django_ses_query.models.EmailEvent` rows, send-log outcomes and
 suppressed addresses.
 
-``sns`` verifies an SNS message, ``certificates`` checks and fetches the
-certificate it names, ``parse`` reads SES's event JSON, ``store`` writes the
-rows, ``views`` is the webhook and ``sqs`` the poller's Query calls.
+``sns`` reads and verifies an SNS message, ``certificates`` checks the
+certificate URL, fetches (through ``fetch``, the one outgoing HTTP request)
+and caches the certificate, ``trust`` checks its names and chain, ``parse``
+reads SES's event JSON, ``store`` writes the rows, ``views`` is the webhook,
+``sqs`` the poller's Query calls, and ``logsafe`` makes outside values safe
+to log.
 """

@@ -5,7 +5,9 @@ from the project's own queue), not its shape: checks that it is an object
 with a known ``eventType`` (configuration-set event publishing) or
 ``notificationType`` (identity notifications), and that the lists and
 fields read are what SES sends; anything else is :class:`MalformedEvent`.
-Texts are cut to their column's length. Pure: no I/O.
+:func:`read_event` keeps SES's values as they are; :func:`fit_rows` makes
+them storable (no NUL characters, no lone surrogates, texts cut to their
+column) and says what it changed. Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from typing import Any
 from django.utils.dateparse import parse_datetime
 
 from ..models import EmailEvent
+from ..storable import fit_fields
+from .logsafe import shown
 from .sns import MalformedMessage
 
 Type = EmailEvent.Type
@@ -56,16 +60,10 @@ class MalformedEvent(MalformedMessage):
     """Not SES event JSON."""
 
 
-def _field_length(name: str) -> int | None:
-    return EmailEvent._meta.get_field(name).max_length
-
-
-def _text(value: Any, name: str) -> str:
+def _text(value: Any) -> str:
     if value is None:
         return ""
-    text = value if isinstance(value, str) else str(value)
-    limit = _field_length(name)
-    return text[:limit] if limit else text
+    return value if isinstance(value, str) else str(value)
 
 
 def _object(value: Any, what: str) -> dict:
@@ -94,14 +92,31 @@ def event_type(payload: dict) -> str | None:
     if name == SUBSCRIPTION_SUCCEEDED:
         return None
     if name not in EVENT_TYPES:
-        raise MalformedEvent(f"unknown SES eventType/notificationType {name!r}")
+        raise MalformedEvent(f"unknown SES eventType/notificationType {shown(name)}")
     return EVENT_TYPES[name]
 
 
 def parse_event(payload: Any) -> list[dict[str, Any]]:
+    """:func:`read_event`'s rows, made storable by :func:`fit_rows`."""
+    rows = read_event(payload)
+    fit_rows(rows)
+    return rows
+
+
+def fit_rows(rows: list[dict[str, Any]]) -> list[str]:
+    """Make each row storable on every database, in place; return what was
+    changed (each change said once)."""
+    notes: list[str] = []
+    for row in rows:
+        notes.extend(note for note in fit_fields(EmailEvent, row) if note not in notes)
+    return notes
+
+
+def read_event(payload: Any) -> list[dict[str, Any]]:
     """One dict of ``EmailEvent`` fields per recipient the event names (one
-    with an empty recipient when it names none); ``[]`` for SES's
-    subscription notice. ``log`` and ``sns_message_id`` are the caller's."""
+    with an empty recipient when it names none), with SES's values as they
+    are; ``[]`` for SES's subscription notice. ``log`` and
+    ``sns_message_id`` are the caller's."""
     if not isinstance(payload, dict):
         raise MalformedEvent("the SES event is not a JSON object")
     kind = event_type(payload)
@@ -111,18 +126,17 @@ def parse_event(payload: Any) -> list[dict[str, Any]]:
     key, recipients_key = _DETAILS[kind]
     details = _object(payload.get(key), key)
     common = {
-        "message_id": _text(mail.get("messageId"), "message_id"),
+        "message_id": _text(mail.get("messageId")),
         "event_type": kind,
         "timestamp": _timestamp(details.get("timestamp"), mail.get("timestamp")),
-        "bounce_type": _text(details.get("bounceType"), "bounce_type") if kind == Type.BOUNCE else "",
-        "bounce_subtype": _text(details.get("bounceSubType"), "bounce_subtype") if kind == Type.BOUNCE else "",
+        "bounce_type": _text(details.get("bounceType")) if kind == Type.BOUNCE else "",
+        "bounce_subtype": _text(details.get("bounceSubType")) if kind == Type.BOUNCE else "",
         "feedback_type": (
-            _text(details.get("complaintFeedbackType"), "feedback_type") if kind == Type.COMPLAINT else ""
+            _text(details.get("complaintFeedbackType")) if kind == Type.COMPLAINT else ""
         ),
         "diagnostic": _text(
             details.get("reason") or details.get("errorMessage") or details.get("smtpResponse")
-            or details.get("delayType"),
-            "diagnostic",
+            or details.get("delayType")
         ),
         "payload": payload,
     }
@@ -139,8 +153,8 @@ def parse_event(payload: Any) -> list[dict[str, Any]]:
             address, diagnostic = item["emailAddress"], item.get("diagnosticCode")
         else:
             raise MalformedEvent(f"{key}.{recipients_key} holds {type(item).__name__}, not a recipient")
-        row = {**common, "recipient": _text(address, "recipient")}
+        row = {**common, "recipient": _text(address)}
         if diagnostic:
-            row["diagnostic"] = _text(diagnostic, "diagnostic")
+            row["diagnostic"] = _text(diagnostic)
         rows.append(row)
     return rows or [{**common, "recipient": ""}]

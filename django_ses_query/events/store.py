@@ -1,10 +1,12 @@
 """Event rows → the database: ``EmailEvent`` rows, the log's outcome,
 suppressed addresses, and the ``ses_event`` signal.
 
-Trusts its input (parsed by ``parse`` from a verified or queued message).
-Idempotent by the SNS MessageId (the SQS MessageId of a raw delivery): the
-same notification again stores nothing. Written to ``LOG_DATABASE``, where the
-send log is.
+Trusts its input (parsed by ``parse`` from a verified or queued message)
+to be events, not to be storable: every row is made to fit the database
+first (``parse.fit_rows``), and what was changed is logged at WARNING with
+the SNS MessageId. Idempotent by the SNS MessageId (the SQS MessageId of a
+raw delivery): the same notification again stores nothing. Written to
+``LOG_DATABASE``, where the send log is.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from django.db import IntegrityError, transaction
 from ..conf import get_config
 from ..models import EmailEvent, EmailLog, Suppression, normalize_address
 from ..signals import ses_event
-from .parse import parse_event
+from ..storable import fit_fields
+from .parse import fit_rows, read_event
 
 logger = logging.getLogger("django_ses_query")
 
@@ -47,24 +50,37 @@ def store_payload(payload: Any, sns_message_id: str, *, using: str | None = None
     """Parse SES event JSON and store it; return the new rows ([] when the
     notification was stored before). Raises ``MalformedEvent`` on bad JSON
     and database errors as they come."""
-    return store_rows(parse_event(payload), sns_message_id, using=using)
+    return store_rows(read_event(payload), sns_message_id, using=using)
 
 
 def store_rows(rows: list[dict], sns_message_id: str, *, using: str | None = None) -> list[EmailEvent]:
+    """Store rows of ``EmailEvent`` fields (made storable first, on copies);
+    return the new rows ([] when the notification was stored before)."""
     if not rows:
         return []
     if not sns_message_id:
         raise ValueError("an SNS (or SQS) MessageId is needed to store events idempotently")
     using = using or get_config().log_database
+    rows = [dict(row) for row in rows]
+    notes = fit_rows(rows)
+    fitted = {"sns_message_id": sns_message_id}
+    notes += fit_fields(EmailEvent, fitted)
+    sns_message_id = fitted["sns_message_id"]
     # One row per recipient, even if SES named one twice.
     rows = list({(row["event_type"], row["recipient"]): row for row in rows}.values())
     try:
-        return _store(rows, sns_message_id, using)
+        events = _store(rows, sns_message_id, using)
     except IntegrityError:
         # Stored by someone else between our check and our insert.
         if _stored_before(sns_message_id, using):
             return []
         raise
+    if events and notes:
+        logger.warning(
+            "SES %s event (SNS MessageId %s, SES MessageId %s) was changed to fit the database: %s.",
+            events[0].event_type, sns_message_id, events[0].message_id or "-", "; ".join(notes),
+        )
+    return events
 
 
 def _stored_before(sns_message_id: str, using: str) -> bool:

@@ -2,7 +2,7 @@
 
 Writing the log never turns a sent email into a failure: if the write fails,
 the problem (with the MessageId) goes to the ``django_ses_query`` logger.
-:mod:`~django_ses_query.logwriter` writes a batch's rows in groups.
+:mod:`~django_ses_query.sending.logwriter` writes a batch's rows in groups.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from django.db import transaction
 from ..conf import Config
 from ..exceptions import SESError
 from ..params import SendRequest
+from ..storable import fit_fields
 
 logger = logging.getLogger("django_ses_query")
 
@@ -35,34 +36,13 @@ def _message_fields(message) -> dict:
     }
 
 
-def _without_nul(value):
-    if isinstance(value, str):
-        return value.replace("\x00", "")
-    if isinstance(value, list):
-        return [_without_nul(v) for v in value]
-    if isinstance(value, dict):
-        return {_without_nul(k): _without_nul(v) for k, v in value.items()}
-    return value
-
-
 def fit_columns(fields: dict) -> list[str]:
-    """Make ``fields`` storable on every database, in place: NUL characters
-    removed (PostgreSQL refuses them in text and JSON), text cut to its
-    column's ``max_length`` (which PostgreSQL enforces). Returns what was
+    """Make ``fields`` storable on every database, in place (see
+    :func:`~django_ses_query.storable.fit_fields`). Returns what was
     changed, to be said (never silently)."""
     from ..models import EmailLog
 
-    notes = []
-    for name, value in fields.items():
-        cleaned = _without_nul(value)
-        if cleaned != value:
-            notes.append(f"NUL characters removed from {name}")
-        max_length = getattr(EmailLog._meta.get_field(name), "max_length", None)
-        if max_length and isinstance(cleaned, str) and len(cleaned) > max_length:
-            notes.append(f"{name} cut from {len(cleaned)} to {max_length} characters")
-            cleaned = cleaned[:max_length]
-        fields[name] = cleaned
-    return notes
+    return fit_fields(EmailLog, fields)
 
 
 def write_log(config: Config, message, request: SendRequest | None, **outcome):

@@ -10,6 +10,7 @@ credentials and options as plain values: it reads no settings.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -19,12 +20,14 @@ from requests.structures import CaseInsensitiveDict
 from requests.utils import get_environ_proxies
 
 from .. import __version__
-from ..exceptions import SESConfigurationError, SESError
+from ..exceptions import SESConfigurationError, SESError, SESResponseError, SESTransportError
 from ..signing import Credentials, sign
 from .adapter import WRITTEN, TrackingAdapter, wire
 from .failures import classify
 
 USER_AGENT = f"django-ses-query/{__version__}"
+#: How much of a capped answer is read at a time.
+CHUNK_BYTES = 4096
 
 
 def environment_settings(url: str) -> tuple[dict[str, str], str | bool]:
@@ -132,7 +135,8 @@ class Endpoint:
 
     @sensitive_variables()
     def request(
-        self, method: str, body: bytes, headers: Mapping[str, str], *, timeout: float | None = None
+        self, method: str, body: bytes, headers: Mapping[str, str], *, timeout: float | None = None,
+        max_bytes: int | None = None, deadline: float | None = None,
     ) -> Answer:
         """Send through the session's mounted adapter and read the answer.
 
@@ -145,7 +149,10 @@ class Endpoint:
         Raises :class:`SESTransportError` (not sent, or outcome unknown) or
         :class:`SESConfigurationError` (``InvalidRequest``: refused by HTTP
         before anything was written). An interruption while the outcome is
-        unknown carries ``ses_outcome_unknown = True``.
+        unknown carries ``ses_outcome_unknown = True``. With ``max_bytes``, an
+        answer larger than that is :class:`SESResponseError` ``AnswerTooLarge``
+        (not read further); with ``deadline`` (a ``time.monotonic()`` value), an
+        answer still arriving then is a ``ReadTimeout``.
         """
         session = self.session
         if session is None:
@@ -185,7 +192,13 @@ class Endpoint:
             state = wire.state
             wire.state = None
         try:
-            content = response.content
+            if max_bytes is None and deadline is None:
+                content = response.content
+            else:
+                content = self._read_capped(response, max_bytes, deadline)
+        except SESError:
+            response.close()
+            raise
         except requests.RequestException as error:
             response.close()
             raise classify(error, state, response.status_code, service=self.service) from error
@@ -193,3 +206,28 @@ class Endpoint:
             interruption.ses_outcome_unknown = 200 <= response.status_code < 300
             raise
         return Answer(response.status_code, content, response.headers)
+
+    def _read_capped(self, response, max_bytes: int | None, deadline: float | None) -> bytes:
+        length = response.headers.get("Content-Length", "")
+        if max_bytes is not None and length.isdigit() and int(length) > max_bytes:
+            raise too_large(self.service, max_bytes, response.status_code)
+        body = bytearray()
+        for chunk in response.iter_content(CHUNK_BYTES):
+            body += chunk
+            if max_bytes is not None and len(body) > max_bytes:
+                raise too_large(self.service, max_bytes, response.status_code)
+            if deadline is not None and time.monotonic() > deadline:
+                break
+        if deadline is not None and time.monotonic() > deadline:
+            raise SESTransportError(
+                f"{self.service}'s answer was still arriving when the time allowed ran out.",
+                code="ReadTimeout", sent=True, http_status=response.status_code,
+            )
+        return bytes(body)
+
+
+def too_large(service: str, max_bytes: int, status: int) -> SESResponseError:
+    return SESResponseError(
+        f"{service}'s answer is larger than {max_bytes} bytes; it was not read further.",
+        code="AnswerTooLarge", http_status=status,
+    )

@@ -1,16 +1,17 @@
 """``manage.py ses_events``: store SES events read from an SQS queue.
 
 Trusts the queue (its access policy decides who may send to it), not the
-messages: each is an SNS envelope (checked as the webhook checks it: shape
-and TopicArn; the signature too with ``--verify-signatures``) or raw-delivery
-SES event JSON (refused with ``--verify-signatures``: it carries no
-signature). A message is deleted only once its events are stored; one that
-is malformed or refused is logged and left for the queue's redrive policy.
+messages: each is an SNS envelope (checked as the webhook checks it: JSON,
+shape, TopicArn and age; the signature too with ``--verify-signatures``) or
+raw-delivery SES event JSON (refused with ``--verify-signatures``: it carries
+no signature). A message is deleted only once its events are stored; one
+that is malformed or refused is logged and left for the queue's redrive
+policy. Values from the messages are logged escaped and cut.
 """
 
 from __future__ import annotations
 
-import json
+import datetime
 import logging
 import signal
 import time
@@ -19,6 +20,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
 
 from ...conf import get_config
+from ...events.logsafe import escaped, shown
 from ...exceptions import SESError
 from ._ses import one_line
 
@@ -123,10 +125,11 @@ class Command(BaseCommand):
                 stored = self._handle(message)
             except Exception as error:
                 totals["left"] += 1
+                expected = isinstance(error, (ValueError, _Refused, _Unavailable))
                 level = logging.ERROR if not isinstance(error, (ValueError, _Refused)) else logging.WARNING
                 logger.log(
                     level, "ses_events: SQS message %s left in the queue: %s",
-                    message.message_id, error, exc_info=level == logging.ERROR,
+                    shown(message.message_id), escaped(error), exc_info=not expected,
                 )
                 continue
             totals["events"] += stored
@@ -147,34 +150,31 @@ class Command(BaseCommand):
     def _handle(self, message) -> int:
         """Store the message's events; return how many were new."""
         from ...events import sns
+        from ...events.certificates import CertificateUnavailable, verify_message
         from ...events.store import store_payload
 
-        try:
-            data = json.loads(message.body)
-        except ValueError:
-            raise sns.MalformedMessage("the body is not JSON") from None
+        data = sns.load_json(message.body, "the body")
         if not isinstance(data, dict):
             raise sns.MalformedMessage("the body is not a JSON object")
         if "Type" in data and "TopicArn" in data:
             sns.check_shape(data)
             try:
                 sns.check_topic(data, self.config.event_topic_arns)
+                sns.check_age(data, self.config.event_max_age_days, datetime.datetime.now(datetime.timezone.utc))
                 if self.verify:
-                    from ...events.certificates import verify_message
-
-                    verify_message(data)
+                    verify_message(data, min_version=self.config.event_min_signature_version)
             except sns.Refused as error:
                 raise _Refused(str(error)) from None
+            except CertificateUnavailable as error:
+                raise _Unavailable(str(error)) from None
             if data["Type"] != sns.NOTIFICATION:
                 logger.warning(
                     "ses_events: an SNS %s for %s arrived in the queue; confirm or remove the "
-                    "subscription in the AWS console. Deleted from the queue.", data["Type"], data["TopicArn"],
+                    "subscription in the AWS console. Deleted from the queue.",
+                    shown(data["Type"]), shown(data["TopicArn"]),
                 )
                 return 0
-            try:
-                payload = json.loads(data["Message"])
-            except ValueError:
-                raise sns.MalformedMessage("the SNS Message is not JSON") from None
+            payload = sns.load_json(data["Message"], "the SNS Message")
             return len(store_payload(payload, data["MessageId"]))
         if self.verify:
             raise _Refused("a raw-delivery message carries no signature (--verify-signatures)")
@@ -184,3 +184,7 @@ class Command(BaseCommand):
 
 class _Refused(Exception):
     pass
+
+
+class _Unavailable(Exception):
+    """The certificate cannot be had now: the message is tried again later."""

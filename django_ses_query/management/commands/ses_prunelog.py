@@ -1,6 +1,10 @@
 """``manage.py ses_prunelog --days N``: delete send log rows older than N days,
 with their SES events, a batch at a time, so a large delete never holds long
-locks (and never reads the bodies of the rows it deletes)."""
+locks (and never reads the bodies of the rows it deletes).
+
+An event younger than ``EVENT_MAX_AGE_DAYS`` is never deleted (it is
+detached from the row deleted): it is what tells a replayed notification,
+still young enough to be accepted, from a new one."""
 
 from __future__ import annotations
 
@@ -46,14 +50,18 @@ class Command(BaseCommand):
             raise CommandError("--days must be 0 or more.")
         if batch_size < 1:
             raise CommandError("--batch-size must be 1 or more.")
-        if database is None:
-            try:
-                database = get_config().log_database
-            except ImproperlyConfigured as error:
-                raise CommandError(str(error)) from None
+        try:
+            config = get_config()
+        except ImproperlyConfigured as error:
+            raise CommandError(str(error)) from None
+        database = database or config.log_database
         if database not in connections:
             raise CommandError(f"There is no database {database!r} in DATABASES.")
-        cutoff = timezone.now() - datetime.timedelta(days=days)
+        now = timezone.now()
+        cutoff = now - datetime.timedelta(days=days)
+        keep_after = None
+        if config.event_max_age_days is not None:
+            keep_after = now - datetime.timedelta(days=config.event_max_age_days)
         old = EmailLog.objects.using(database).filter(created_at__lt=cutoff).order_by()
         when = f"older than {days} day{'' if days == 1 else 's'} (created before {cutoff:%Y-%m-%d %H:%M:%S %Z})"
         where = "" if database == DEFAULT_DB_ALIAS else f" in database {database!r}"
@@ -62,33 +70,48 @@ class Command(BaseCommand):
             self.stdout.write(f"Dry run: {_rows(old.count())} {when}{where} would be deleted.")
             return
 
-        total = 0
+        total = kept = 0
         while True:
             ids = list(old.values_list("pk", flat=True)[:batch_size])
             if not ids:
                 break
-            deleted = _delete(database, ids)
+            deleted, detached = _delete(database, ids, keep_after)
             total += deleted
+            kept += detached
             if verbosity >= 2:
                 self.stdout.write(f"  deleted {deleted} ({total} so far)")
             if len(ids) < batch_size:
                 break
-        orphans = EmailEvent.objects.using(database).filter(log=None, created_at__lt=cutoff)
-        if orphans.exists():  # Events for messages this log never had.
+        # Events for messages this log never had (or whose row went before).
+        orphans = EmailEvent.objects.using(database).filter(
+            log=None, created_at__lt=min(cutoff, keep_after) if keep_after else cutoff
+        )
+        if orphans.exists():
             with transaction.atomic(using=database):
                 _delete_events(database, orphans)
-        self.stdout.write(self.style.SUCCESS(f"Deleted {_rows(total)} {when}{where}."))
+        done = f"Deleted {_rows(total)} {when}{where}."
+        if kept:
+            done += (
+                f" Kept {kept} SES event{'' if kept == 1 else 's'} younger than EVENT_MAX_AGE_DAYS "
+                f"({config.event_max_age_days} days), detached from the rows deleted."
+            )
+        self.stdout.write(self.style.SUCCESS(done))
 
 
-def _delete(database: str, ids: list[int]) -> int:
+def _delete(database: str, ids: list[int], keep_after) -> tuple[int, int]:
     """Delete these log rows and their events without the ORM's collector,
-    which would first read every column of every row (bodies included)."""
+    which would first read every column of every row (bodies included); the
+    events created after ``keep_after`` are detached instead. Returns the
+    rows deleted and the events detached."""
     with transaction.atomic(using=database):
         EmailLog.objects.using(database).filter(resent_from__in=ids).update(resent_from=None)
         events = EmailEvent.objects.using(database).filter(log__in=ids)
+        detached = 0
+        if keep_after is not None:
+            detached = events.filter(created_at__gte=keep_after).update(log=None)
         if events.exists():
             _delete_events(database, events)
-        return EmailLog.objects.using(database).filter(pk__in=ids)._raw_delete(database)
+        return EmailLog.objects.using(database).filter(pk__in=ids)._raw_delete(database), detached
 
 
 def _delete_events(database: str, events) -> None:
