@@ -19,6 +19,7 @@ import logging
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.views.decorators.csrf import csrf_exempt
 
+from .. import handoff
 from ..conf import get_config
 from . import sns
 from . import certificates
@@ -86,6 +87,10 @@ def _notification(message: dict[str, str]) -> HttpResponse:
 
     try:
         payload = json.loads(message["Message"])
+        handler = handoff.handler_for(payload)  # SES receiving's "Received": inbound mail.
+        if handler is not None:
+            handled = handler(payload, message["MessageId"], message["TopicArn"])
+            return _text(handled.status, handled.text)
         events = store_payload(payload, message["MessageId"])
     except (ValueError, MalformedEvent) as error:
         logger.warning("SES events: SNS %s holds no SES event: %s", message["MessageId"], error)

@@ -123,7 +123,7 @@ class Command(BaseCommand):
                 stored = self._handle(message)
             except Exception as error:
                 totals["left"] += 1
-                level = logging.ERROR if not isinstance(error, (ValueError, _Refused)) else logging.WARNING
+                level = logging.ERROR if not isinstance(error, (ValueError, _Refused, _Left)) else logging.WARNING
                 logger.log(
                     level, "ses_events: SQS message %s left in the queue: %s",
                     message.message_id, error, exc_info=level == logging.ERROR,
@@ -147,7 +147,6 @@ class Command(BaseCommand):
     def _handle(self, message) -> int:
         """Store the message's events; return how many were new."""
         from ...events import sns
-        from ...events.store import store_payload
 
         try:
             data = json.loads(message.body)
@@ -175,12 +174,28 @@ class Command(BaseCommand):
                 payload = json.loads(data["Message"])
             except ValueError:
                 raise sns.MalformedMessage("the SNS Message is not JSON") from None
-            return len(store_payload(payload, data["MessageId"]))
+            return self._store(payload, data["MessageId"], data["TopicArn"])
         if self.verify:
             raise _Refused("a raw-delivery message carries no signature (--verify-signatures)")
         # Raw message delivery: the SES JSON itself, idempotent by SQS's id.
-        return len(store_payload(data, message.message_id))
+        return self._store(data, message.message_id, None)
+
+    def _store(self, payload, message_id: str, topic_arn: str | None) -> int:
+        from ... import handoff
+        from ...events.store import store_payload
+
+        handler = handoff.handler_for(payload)  # SES receiving's "Received": inbound mail.
+        if handler is None:
+            return len(store_payload(payload, message_id))
+        handled = handler(payload, message_id, topic_arn)
+        if not handled.done:
+            raise _Left(handled.text)  # What went wrong is logged already.
+        return handled.stored
 
 
 class _Refused(Exception):
     pass
+
+
+class _Left(Exception):
+    """Not stored now (logged where it happened); left in the queue."""

@@ -1,5 +1,5 @@
 """``manage.py ses_prunelog --days N``: delete send log rows older than N days,
-with their SES events, a batch at a time, so a large delete never holds long
+with their SES events (received mail that answers them is kept, unlinked), a batch at a time, so a large delete never holds long
 locks (and never reads the bodies of the rows it deletes)."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.utils import timezone
 
 from ...conf import get_config
-from ...models import EmailEvent, EmailLog, Suppression
+from ...models import EmailEvent, EmailLog, InboundEmail, Suppression
 
 BATCH_SIZE = 1000
 
@@ -85,6 +85,8 @@ def _delete(database: str, ids: list[int]) -> int:
     which would first read every column of every row (bodies included)."""
     with transaction.atomic(using=database):
         EmailLog.objects.using(database).filter(resent_from__in=ids).update(resent_from=None)
+        # Received mail is kept: a reply outlives the log row it answered.
+        InboundEmail.objects.using(database).filter(log__in=ids).update(log=None)
         events = EmailEvent.objects.using(database).filter(log__in=ids)
         if events.exists():
             _delete_events(database, events)
