@@ -160,14 +160,16 @@ def _payload_bytes(part: EmailMessage, number: int, content_type: str, problems:
     if part.is_multipart():  # An attached message: its bytes as they came.
         inner = part.get_payload()
         return _safe(lambda: inner[0].as_bytes(policy=headerlib.POLICY.clone(max_line_length=0)), b"")
+    encoding = str(_safe(lambda: part.get("content-transfer-encoding", ""), "")).strip().lower()
+    if encoding not in ("base64", "quoted-printable"):
+        # 7bit, 8bit, binary: the bytes as they came.
+        data = _safe(lambda: part.get_payload(decode=True), b"")
+        return data if isinstance(data, bytes) else b""
     payload = part.get_payload()
     if not isinstance(payload, str):
         return b""
-    try:
-        data = payload.encode("ascii", "surrogateescape")
-    except UnicodeError:
-        data = payload.encode("utf-8", "surrogateescape")
-    encoding = str(_safe(lambda: part.get("content-transfer-encoding", ""), "")).strip().lower()
+    # Both encodings are ASCII: anything else in them is not content.
+    data = payload.encode("utf-8", "replace")
     if encoding == "base64":
         decoded, broken = decode_base64(data)
         if broken:
