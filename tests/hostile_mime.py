@@ -50,6 +50,10 @@ BROKEN_QP = (
     b"From: qp@example.net\r\nSubject: qp\r\nContent-Type: text/html; charset=iso-8859-1\r\n"
     b"Content-Transfer-Encoding: quoted-printable\r\n\r\n<p>caf=E9 =ZZ</p>"
 )
+CONTENT_TYPE_COMMENTS = (
+    b"From: ct@example.net\r\nSubject: content type\r\nContent-Type: multipart/mixed; "
+    + b"(" * 5000 + b")" * 5000 + b" boundary=x\r\n\r\n--x\r\n\r\nhi\r\n--x--\r\n"
+)
 NOT_A_TEXT_CODEC = b"From: codec@example.net\r\nSubject: zlib\r\nContent-Type: text/plain; charset=zlib\r\n\r\nhello"
 
 #: name → (raw message, what the parse must give).
@@ -63,6 +67,9 @@ CASES = {
     "unknown charset": (UNKNOWN_CHARSET, {"text_body": "café", "problem": "x-no-such-charset"}),
     "broken base64": (BROKEN_BASE64, {"text_body": "hello world", "problem": "broken base64"}),
     "broken quoted-printable": (BROKEN_QP, {"html_body": "<p>café =ZZ</p>", "problem": "quoted-printable"}),
+    "5,000 nested comments in Content-Type": (
+        CONTENT_TYPE_COMMENTS, {"subject": "content type", "from_email": "ct@example.net",
+                                "problem": "only the top-level headers"}),
     "not a text codec": (NOT_A_TEXT_CODEC, {"text_body": "hello", "problem": "zlib"}),
 }
 

@@ -246,3 +246,17 @@ def test_nul_and_a_140_kb_header_line_are_stored_with_the_body(client, inbound_o
     assert any(name == "X-Long" and len(value) == 140_000 for name, value in row.headers)
     assert any("NUL" in p and "text_body" in p for p in row.problems)
     assert any("changed to fit the database" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.django_db(databases=["default", "sendlog"])
+def test_rows_live_in_log_database(client, settings, inbound_on, signals, django_capture_on_commit_callbacks):
+    settings.SES_QUERY = {**settings.SES_QUERY, "LOG_DATABASE": "sendlog"}
+    log = EmailLog.objects.using("sendlog").create(status="sent", message_id=SENT_ID)
+    with django_capture_on_commit_callbacks(using="sendlog", execute=True):
+        response = post(client, received(raw_message(in_reply_to=f"<{SENT_ID}@email.amazonses.com>")))
+    assert response.status_code == 200
+    row = InboundEmail.objects.using("sendlog").get()
+    assert row.log_id == log.pk
+    assert len(signals) == 1
+    if settings.DATABASES["sendlog"].get("TEST", {}).get("MIRROR") is None:
+        assert not InboundEmail.objects.using("default").exists()

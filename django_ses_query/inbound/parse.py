@@ -27,6 +27,9 @@ _NOT_BASE64 = re.compile(rb"[^A-Za-z0-9+/=]")
 _BAD_QP = re.compile(rb"=(?![0-9A-Fa-f]{2}|[ \t]*\r?\n|[ \t]*\Z)")
 _HEADER_NAME = re.compile(r"[!-9;-~]{1,200}\Z")
 _LINE_BREAKS = re.compile(r"[\r\n]+")
+_BLANK_LINE = re.compile(rb"\r?\n[ \t]*\r?\n|\r\r")
+_LINE = re.compile(r"\r\n|\r|\n")
+MAX_HEADER_LINES = 10_000
 
 
 @dataclass
@@ -86,11 +89,24 @@ def parse_headers(pairs: list[tuple[str, str]]) -> Parsed:
 
 
 def _headers_only(raw: bytes, problems: list[str]) -> EmailMessage:
-    try:
-        return _parser().parsebytes(raw, headersonly=True)
-    except Exception:
-        problems.append("the top-level headers could not be parsed")
-        return EmailMessage(policy=headerlib.POLICY)
+    """A message holding the top-level headers of ``raw``, read without the
+    parser (whose end looks at Content-Type, which may not parse)."""
+    message = EmailMessage(policy=headerlib.POLICY)
+    head = _BLANK_LINE.split(raw, 1)[0].decode("ascii", "surrogateescape")
+    fields: list[list[str]] = []
+    for line in _LINE.split(head)[:MAX_HEADER_LINES]:
+        if line[:1] in (" ", "\t") and fields:
+            fields[-1].append(line + "\r\n")
+        elif ":" in line and line.split(":", 1)[0].strip():
+            fields.append([line + "\r\n"])
+    if len(fields) >= MAX_HEADER_LINES:
+        problems.append(f"only the first {MAX_HEADER_LINES} header lines were read")
+    for lines in fields:
+        try:
+            message.set_raw(*headerlib.POLICY.header_source_parse(lines))
+        except Exception:
+            continue
+    return message
 
 
 def _read_headers(message: EmailMessage, problems: list[str]) -> Parsed:
