@@ -178,12 +178,16 @@ def test_client_side_encrypted_object_is_refused(client, inbound, caplog):
     assert inbound.exists(key)
 
 
-def test_over_max_bytes_is_stored_from_the_notification(client, inbound, settings, signals_received):
+def test_over_max_bytes_is_stored_from_the_notification(client, inbound, settings, signals_received,
+                                                         django_capture_on_commit_callbacks):
     settings.SES_QUERY = {**settings.SES_QUERY, "INBOUND_MAX_BYTES": 100}
     key = f"inbound/{message_id()}"
     raw = raw_message(body=b"x" * 500)
     inbound.put(key, raw)
-    assert post(client, received(None, action="S3", key=key)).status_code == 200
+    with django_capture_on_commit_callbacks(execute=True):
+        assert post(client, received(None, action="S3", key=key)).status_code == 200
+    [signal] = signals_received
+    assert signal["raw"] is None and signal["message"]["Subject"] == "Re: your order"
     row = InboundEmail.objects.get()
     assert (row.subject, row.from_email, row.s3_key) == ("Re: your order", "Customer <customer@example.net>", key)
     assert row.text_body == "" and row.raw is None and row.size_bytes == len(raw)

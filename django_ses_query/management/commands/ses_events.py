@@ -6,6 +6,8 @@ and TopicArn; the signature too with ``--verify-signatures``) or raw-delivery
 SES event JSON (refused with ``--verify-signatures``: it carries no
 signature). A message is deleted only once its events are stored; one that
 is malformed or refused is logged and left for the queue's redrive policy.
+A ``Received`` notification (SES receiving) is handed to ``inbound/`` the
+same way (``handoff``): deleted once stored, left when it cannot be now.
 """
 
 from __future__ import annotations
