@@ -260,3 +260,31 @@ def test_rows_live_in_log_database(client, settings, inbound_on, signals, django
     assert len(signals) == 1
     if settings.DATABASES["sendlog"].get("TEST", {}).get("MIRROR") is None:
         assert not InboundEmail.objects.using("default").exists()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(databases=["default", "sendlog"], transaction=True)
+def test_a_copy_stored_concurrently_is_stored_once(client, inbound_on, signals):
+    """Another worker stores the same message between our check and our
+    insert (simulated through a second connection): the unique message_id
+    stops our copy, the answer is still a 200 and no signal is sent."""
+    from django.db import connections
+    from django.db.models.signals import pre_save
+
+    if connections["default"].vendor != "postgresql":
+        pytest.skip("needs two connections to one database (SES_QUERY_TEST_POSTGRES)")
+    notification = received()
+    mid = notification["mail"]["messageId"]
+
+    def race(sender, instance, **kwargs):
+        pre_save.disconnect(race, sender=InboundEmail)
+        InboundEmail.objects.using("sendlog").create(message_id=mid, action="SNS", subject="the other copy")
+
+    pre_save.connect(race, sender=InboundEmail)
+    try:
+        response = post(client, notification)
+    finally:
+        pre_save.disconnect(race, sender=InboundEmail)
+    assert response.status_code == 200
+    assert list(InboundEmail.objects.values_list("subject", flat=True)) == ["the other copy"]
+    assert signals == []
