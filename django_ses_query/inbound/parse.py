@@ -71,7 +71,10 @@ def parse_message(raw: bytes) -> Parsed:
         parsed = _read_headers(message, problems)
     else:
         parsed = _read_headers(message, problems)
-        _read_parts(message, parsed)
+        try:
+            _read_parts(message, parsed)
+        except Exception:  # A safety net: each step below already guards itself.
+            problems.append("the body could not be read past the parts above")
     return parsed
 
 
@@ -94,16 +97,17 @@ def _headers_only(raw: bytes, problems: list[str]) -> EmailMessage:
     message = EmailMessage(policy=headerlib.POLICY)
     head = _BLANK_LINE.split(raw, 1)[0].decode("ascii", "surrogateescape")
     fields: list[list[str]] = []
-    for line in _LINE.split(head)[:MAX_HEADER_LINES]:
+    lines = _LINE.split(head)
+    if len(lines) > MAX_HEADER_LINES:
+        problems.append(f"only the first {MAX_HEADER_LINES} header lines were read")
+    for line in lines[:MAX_HEADER_LINES]:
         if line[:1] in (" ", "\t") and fields:
             fields[-1].append(line + "\r\n")
         elif ":" in line and line.split(":", 1)[0].strip():
             fields.append([line + "\r\n"])
-    if len(fields) >= MAX_HEADER_LINES:
-        problems.append(f"only the first {MAX_HEADER_LINES} header lines were read")
-    for lines in fields:
+    for field_lines in fields:
         try:
-            message.set_raw(*headerlib.POLICY.header_source_parse(lines))
+            message.set_raw(*headerlib.POLICY.header_source_parse(field_lines))
         except Exception:
             continue
     return message
@@ -138,7 +142,7 @@ def _leaves(message: EmailMessage, problems: list[str]):
         if count > MAX_PARTS:
             problems.append(f"only the first {MAX_PARTS} parts were read")
             return
-        if part.is_multipart() and part.get_content_maintype() == "multipart":
+        if part.is_multipart() and _safe(part.get_content_maintype, "") == "multipart":
             stack.extend(reversed(part.get_payload()))
         else:
             yield part
