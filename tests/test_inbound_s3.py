@@ -37,3 +37,48 @@ def test_region_from_the_topic_arn_else_the_setting():
     assert receipt.region("us-east-1") == "eu-central-1"
     receipt = read_receipt(received(None, action="S3", topic_arn="not an arn"))
     assert receipt.region("us-west-2") == "us-west-2"
+
+
+@pytest.fixture
+def s3_receipts(settings, sns_adapter, monkeypatch):
+    from tests.snskeys import TOPIC_ARN
+
+    settings.SES_QUERY = {**settings.SES_QUERY, "EVENT_TOPIC_ARNS": [TOPIC_ARN], "ACCESS_KEY_ID": "AKIDEXAMPLE",
+                          "SECRET_ACCESS_KEY": "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"}
+
+    def post(client, endpoint):
+        import json
+
+        from tests.inbound_mail import now
+        from tests.snskeys import envelope
+
+        monkeypatch.setenv("AWS_ENDPOINT_URL_S3", endpoint)
+        message = envelope(message=received(None, action="S3", key="mail/k"), Timestamp=now())
+        return client.post("/ses/events/", json.dumps(message), content_type="text/plain")
+
+    return post
+
+
+@pytest.mark.django_db
+def test_an_s3_server_error_is_500(client, fake_ses, s3_receipts, caplog):
+    from django_ses_query.models import InboundEmail
+    from tests.fakeses import xml
+
+    fake_ses.enqueue(xml(503, b"<Error><Code>SlowDown</Code><Message>Reduce your request rate.</Message></Error>"))
+    with caplog.at_level("ERROR", "django_ses_query"):
+        assert s3_receipts(client, fake_ses.endpoint_url).status_code == 500
+    assert "s3://inbound-mail/mail/k could not be read: SlowDown (HTTP 503)" in caplog.text
+    assert [r.method for r in fake_ses.requests] == ["GET"]  # After a HEAD the fake cannot answer.
+    assert "x-amz-content-sha256" in fake_ses.requests[0].headers["Authorization"]
+    assert not InboundEmail.objects.exists()
+
+
+@pytest.mark.django_db
+def test_an_unreachable_s3_is_500(client, s3_receipts, caplog):
+    from django_ses_query.models import InboundEmail
+    from tests.fakeses import refused_endpoint
+
+    with caplog.at_level("ERROR", "django_ses_query"):
+        assert s3_receipts(client, refused_endpoint()).status_code == 500
+    assert "s3://inbound-mail/mail/k could not be read" in caplog.text
+    assert not InboundEmail.objects.exists()
