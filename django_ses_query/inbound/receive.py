@@ -86,7 +86,8 @@ def receive_notification(payload: dict, sns_message_id: str, topic_arn: str | No
         logger.info("SES receiving: message %s was stored before: ignored.", receipt.message_id)
         return Handled(200, "Stored before.")
     logger.info(
-        "SES receiving: stored message %s from %s (%s action%s).", receipt.message_id,
+        "SES receiving: stored message %s from %s (%s action%s%s).", receipt.message_id,
         receipt.source or "-", receipt.action, ", linked to a sent message" if row.log_id else "",
+        f", {len(row.problems)} problem(s) noted" if row.problems else "",
     )
     return Handled(200, "Stored 1 received message.", stored=1)
