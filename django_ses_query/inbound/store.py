@@ -16,12 +16,12 @@ import re
 from email.message import EmailMessage
 from functools import partial
 
-from django.apps import apps
 from django.db import IntegrityError, transaction
 
 from ..models import EmailLog
 from ..signals import inbound_received
 from ..storable import fit_fields
+from .models import InboundEmail
 from .parse import Parsed
 from .receipt import Receipt
 
@@ -34,12 +34,8 @@ SES_MESSAGE_ID = re.compile(r"([^@\s]{1,128})@(?:email|[a-z]{2}(?:-[a-z0-9]+)+-\
 MAX_CANDIDATES = 50
 
 
-def inbound_model():
-    return apps.get_model("django_ses_query", "InboundEmail")
-
-
 def stored_before(message_id: str, using: str) -> bool:
-    return inbound_model().objects.using(using).filter(message_id=message_id).exists()
+    return InboundEmail.objects.using(using).filter(message_id=message_id).exists()
 
 
 def candidates(in_reply_to: list[str], references: list[str]) -> list[str]:
@@ -70,7 +66,7 @@ def store(
     sns_message_id: str, topic_arn: str | None, using: str,
 ):
     """The new row, or None when this message was stored before."""
-    model = inbound_model()
+    model = InboundEmail
     fields = {
         "message_id": receipt.message_id,
         "received_at": receipt.received_at,
