@@ -26,7 +26,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 
 BUCKET = "inbound-mail"
 POLICY = json.dumps({"Version": "2012-10-17", "Statement": [
-    {"Effect": "Allow", "Action": ["s3:*", "sqs:*", "ses:*"], "Resource": "*"}]})
+    {"Effect": "Allow", "Action": ["s3:*", "sqs:*", "sns:*", "ses:*"], "Resource": "*"}]})
 
 
 def _xml(tag: str, text: str) -> str:
@@ -34,7 +34,9 @@ def _xml(tag: str, text: str) -> str:
 
 
 class AWS:
-    """moto's server with an IAM user allowed S3, SQS and SES, a bucket and a queue."""
+    """moto's server with an IAM user allowed S3, SQS, SNS and SES, a bucket,
+    a queue, and an active receipt rule set whose S3 action writes to the
+    bucket and notifies a topic."""
 
     def __init__(self) -> None:
         from tests.moto_ses import MotoSES
@@ -50,6 +52,18 @@ class AWS:
         self.key, self.secret = _xml("AccessKeyId", body), _xml("SecretAccessKey", body)
         self.moto.set_auth(True)
         assert self.s3("PUT", f"/{BUCKET}").status_code == 200
+        self.topic_arn = _xml("TopicArn", self.call("sns", {"Action": "CreateTopic", "Name": "inbound",
+                                                            "Version": "2010-03-31"}))
+        ses = {"Version": "2010-12-01"}
+        self.call("ses", {"Action": "CreateReceiptRuleSet", "RuleSetName": "inbound", **ses})
+        self.call("ses", {
+            "Action": "CreateReceiptRule", "RuleSetName": "inbound", "Rule.Name": "to-s3", "Rule.Enabled": "true",
+            "Rule.ScanEnabled": "true", "Rule.Recipients.member.1": "support@example.com",
+            "Rule.Actions.member.1.S3Action.BucketName": BUCKET,
+            "Rule.Actions.member.1.S3Action.ObjectKeyPrefix": "inbound/",
+            "Rule.Actions.member.1.S3Action.TopicArn": self.topic_arn, **ses,
+        })
+        self.call("ses", {"Action": "SetActiveReceiptRuleSet", "RuleSetName": "inbound", **ses})
         self.queues = 0
         self.new_queue()
 
@@ -246,3 +260,33 @@ def test_the_poller_checks_signatures_when_asked(inbound):
     output = poll("--verify-signatures")
     assert "2 message(s) left in the queue" in output
     assert list(InboundEmail.objects.values_list("message_id", flat=True)) == [genuine["mail"]["messageId"]]
+
+
+def test_ses_check_reads_the_rule_that_delivers_here(inbound, settings):
+    """The active rule set as moto's SES describes it: its S3 action's topic
+    is accepted, and a message it wrote under its prefix is stored."""
+    from django.core.management.base import CommandError
+
+    settings.SES_QUERY = {**settings.SES_QUERY, "ENDPOINT_URL": inbound.moto.endpoint_url,
+                          "EVENT_TOPIC_ARNS": [inbound.topic_arn]}
+    out = StringIO()
+    try:
+        call_command("ses_check", stdout=out, stderr=StringIO())
+    except CommandError:
+        pass  # Sending checks (no verified sender here); receiving is what is looked at.
+    lines = [line for line in out.getvalue().splitlines() if "Receiving:" in line]
+    assert lines[0].endswith("Active receipt rule set inbound.")
+    assert (f"rule to-s3: recipients support@example.com; scanning on; actions: S3 (bucket {BUCKET}, "
+            f"prefix inbound/; topic {inbound.topic_arn})") in lines[1]
+    assert lines[2].startswith("[OK     ]") and "is in EVENT_TOPIC_ARNS" in lines[2]
+    key = f"inbound/{message_id()}"
+    inbound.put(key, raw_message(body=b"by the rule\r\n"))
+    notification = received(None, action="S3", key=key, topic_arn=inbound.topic_arn)
+    assert poll_envelope(inbound, notification, TopicArn=inbound.topic_arn) == "stored"
+    assert InboundEmail.objects.get().text_body == "by the rule\r\n"
+
+
+def poll_envelope(inbound, notification, **fields) -> str:
+    inbound.send(json.dumps(envelope(message=notification, Timestamp=now(), **fields)))
+    output = poll()
+    return "stored" if "from 1 message(s); 0 message(s) left" in output else output
