@@ -12,12 +12,12 @@ type check. Pure: no I/O.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+
+from .parse import decode_base64
 
 RECEIVED = "Received"
 MESSAGE_ID = re.compile(r"[\x21-\x7e]{1,128}\Z")
@@ -51,15 +51,8 @@ class Receipt:
         """The SNS action's message as bytes, and the problems met."""
         text = self.content or ""
         if self.encoding.upper() == "BASE64":
-            try:
-                return base64.b64decode(text.encode("ascii", "ignore"), validate=False), []
-            except (binascii.Error, ValueError):
-                data = text.encode("ascii", "ignore")
-                data = data[: len(data) - len(data) % 4]
-                try:
-                    return base64.b64decode(data), ["the notification's base64 content is broken"]
-                except (binascii.Error, ValueError):
-                    return b"", ["the notification's base64 content could not be decoded"]
+            data, broken = decode_base64(text.encode("ascii", "replace"))
+            return data, ["the notification's base64 content is broken; decoded as far as it goes"] if broken else []
         # UTF8: SES decoded the message as UTF-8; encoded back, it is the
         # original wherever the original was UTF-8 (BASE64 keeps every byte).
         return text.encode("utf-8", "surrogatepass"), []
