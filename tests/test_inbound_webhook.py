@@ -288,3 +288,12 @@ def test_a_copy_stored_concurrently_is_stored_once(client, inbound_on, signals):
     assert response.status_code == 200
     assert list(InboundEmail.objects.values_list("subject", flat=True)) == ["the other copy"]
     assert signals == []
+
+
+def test_broken_base64_content_is_stored_as_far_as_it_goes(client, inbound_on):
+    notification = received()
+    notification["content"] = base64.b64encode(raw_message(body=b"cut short")).decode()[:-3]
+    assert post(client, notification).status_code == 200
+    row = stored()
+    assert row.subject == "Re: your order" and row.text_body.startswith("cut")
+    assert "base64 content is broken" in row.problems[0]
