@@ -36,6 +36,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from .events.admin import EmailEventInline
+from .inbound.admin import RepliesInline
 from .models import EmailLog
 from .queued.admin import QueueAdminMixin, resend_selected
 
@@ -155,7 +156,7 @@ def _breakable_address(address: str) -> SafeString:
 class EmailLogAdmin(QueueAdminMixin, admin.ModelAdmin):
     list_display = ("created_at", "status_label", "outcome", "to_summary", "subject_summary")
     list_filter = ("status", "outcome", "action", ConfigurationSetFilter)
-    inlines = [EmailEventInline]
+    inlines = [EmailEventInline, RepliesInline]
     date_hierarchy = "created_at"
     search_fields = ("message_id", "subject", "to", "cc", "bcc")
     search_help_text = _("Recipients, subject or SES MessageId (an exact MessageId is found at once).")

@@ -62,6 +62,10 @@ class Config:
     event_max_age_days: int | None = 14
     event_min_signature_version: int = 1
     suppression: bool = False
+    # Inbound mail (SES receiving).
+    inbound_store_raw: bool = False
+    inbound_max_bytes: int = 40 * 1024 * 1024
+    inbound_discard_on_fail: tuple[str, ...] = ()
     # Queued sending.
     task_backend: str = "default"
     task_queue: str = "default"
@@ -81,6 +85,7 @@ class Config:
             object.__setattr__(self, "endpoint_url", f"https://email.{region}.amazonaws.com")
         object.__setattr__(self, "tags", dict(self.tags or {}))
         object.__setattr__(self, "event_topic_arns", tuple(self.event_topic_arns or ()))
+        object.__setattr__(self, "inbound_discard_on_fail", tuple(self.inbound_discard_on_fail or ()))
         self._validate_values()
 
     def _validate_types(self) -> None:
@@ -143,8 +148,17 @@ class Config:
         for arn in self.event_topic_arns:
             if not isinstance(arn, str) or not arn.startswith("arn:"):
                 problems.append(f"EVENT_TOPIC_ARNS must hold SNS topic ARNs, not {arn!r}")
+        if self.inbound_max_bytes < 1:
+            problems.append(f"INBOUND_MAX_BYTES must be an integer >= 1, not {self.inbound_max_bytes!r}")
+        for verdict in self.inbound_discard_on_fail:
+            if verdict not in INBOUND_VERDICTS:
+                problems.append(f"INBOUND_DISCARD_ON_FAIL may hold 'spam' and 'virus', not {verdict!r}")
         if problems:
             raise ImproperlyConfigured("SES_QUERY: " + "; ".join(problems) + ".")
+
+
+#: The verdicts ``INBOUND_DISCARD_ON_FAIL`` may name.
+INBOUND_VERDICTS = ("spam", "virus")
 
 
 def _profile_region(profile: str | None) -> str | None:
@@ -199,6 +213,9 @@ _TYPES: dict[str, tuple[tuple, str]] = {
     "event_max_age_days": ((int, type(None)), "a number of days (an integer) or None"),
     "event_min_signature_version": ((int,), "1 or 2"),
     "suppression": _FLAG,
+    "inbound_store_raw": _FLAG,
+    "inbound_max_bytes": _INTEGER,
+    "inbound_discard_on_fail": ((list, tuple), "a list of 'spam' and 'virus'"),
     "task_backend": _TEXT,
     "task_queue": _TEXT,
     "task_priority": ((int, type(None)), "an integer or None"),

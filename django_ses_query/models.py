@@ -175,3 +175,14 @@ class Suppression(models.Model):
 def normalize_address(address: str) -> str:
     """The key an address is suppressed under."""
     return address.strip().lower()
+
+
+def __getattr__(name: str):
+    # Models a capability defines in its own package, under this app's label
+    # (see ``apps.SESQueryConfig.import_models``): taken from the app
+    # registry, so this module imports nothing above it.
+    if name == "InboundEmail":
+        from django.apps import apps
+
+        return apps.get_model("django_ses_query", name, require_ready=False)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

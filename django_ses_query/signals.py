@@ -14,6 +14,16 @@ when logging is off or the row could not be written), ``error`` the
 ``ses_event(sender, event)``: once per stored
 :class:`~django_ses_query.models.EmailEvent`, after the transaction that
 stored it commits. ``sender`` is the ``EmailEvent`` class.
+
+``inbound_received(sender, inbound, message, receipt, raw)``: once per
+stored :class:`~django_ses_query.models.InboundEmail` (never for a copy
+stored before, a refusal or a discard), after the transaction that stored
+it commits. ``sender`` is the ``InboundEmail`` class, ``inbound`` the row,
+``message`` the parsed ``email.message.EmailMessage`` (policy ``default``),
+``receipt`` SES's notification (``mail`` and ``receipt``, without
+``content``), ``raw`` the message's bytes (None when it was not fetched:
+``message`` then holds only the notification's headers). A receiver's
+exception is logged, not raised.
 """
 
 from django.dispatch import Signal
@@ -21,3 +31,4 @@ from django.dispatch import Signal
 pre_send = Signal()
 post_send = Signal()
 ses_event = Signal()
+inbound_received = Signal()

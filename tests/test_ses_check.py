@@ -9,6 +9,7 @@ from io import StringIO
 
 import django
 import pytest
+import requests
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
@@ -166,7 +167,7 @@ def test_notification_topics_and_event_topic_arns(fake_ses, settings):
     assert error is None, out
     assert [r.params["Action"] for r in fake_ses.requests] == [
         "GetCallerIdentity", "GetSendQuota", "GetIdentityVerificationAttributes",
-        "GetIdentityDkimAttributes", "GetIdentityNotificationAttributes",
+        "GetIdentityDkimAttributes", "GetIdentityNotificationAttributes", "DescribeActiveReceiptRuleSet",
     ]
     assert "/sts/aws4_request" in fake_ses.requests[0].headers["Authorization"]
     assert fake_ses.requests[4].params["Identities.member.1"] == SENDER
@@ -221,6 +222,8 @@ def test_access_denied_is_reported(ses, settings):
     [quota] = finding(out, "DENIED", "Quota")
     assert "GetSendQuota: AccessDenied" in quota and "fix: Allow ses:GetSendQuota" in quota
     assert finding(out, "DENIED", "Sender")
+    [receiving] = finding(out, "DENIED", "Receiving")
+    assert "DescribeActiveReceiptRuleSet: AccessDenied" in receiving
     assert error is None
     assert re.search(r"\d+ checks could not run \(DENIED\)", out)
 
@@ -295,3 +298,60 @@ def test_simulate_addresses(kind, fake_ses, settings):
 def test_simulate_refuses_unknown_kinds(fake_ses):
     with pytest.raises(CommandError, match="invalid choice: 'explode'"):
         call_command("ses_sendtestemail", "--simulate", "explode")
+
+
+# -- Receiving: the active receipt rule set ---------------------------------------------------
+
+
+def test_receiving_without_an_active_rule_set_is_info(ses):
+    out, error = check()
+    assert error is None, out
+    assert finding(out, "INFO", "Receiving") == [
+        f"[INFO   ] Receiving: No active receipt rule set in {ses.region}: no mail is received. | "]
+
+
+def test_receiving_rules_and_their_topics(ses, settings):
+    other = TOPIC + "-receiving"
+    ses.set_auth(False)  # The bucket and KMS key the S3 action names, made with checks off.
+    try:
+        assert requests.put(f"{ses.endpoint_url}/inbound-mail", timeout=10).status_code == 200
+        scope = "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20260101/us-east-1/kms/aws4_request, SignedHeaders=host, Signature=0"
+        key = requests.post(ses.endpoint_url, data="{}", timeout=10, headers={
+            "X-Amz-Target": "TrentService.CreateKey", "Content-Type": "application/x-amz-json-1.1",
+            "Authorization": scope}).json()["KeyMetadata"]["Arn"]
+        ses._checked({"Action": "CreateTopic", "Name": other.rpartition(":")[2], "Version": "2010-03-31"},
+                     service="sns")
+    finally:
+        ses.set_auth(True)
+    ses_call(ses, Action="CreateReceiptRuleSet", RuleSetName="inbound")
+    ses_call(ses, Action="CreateReceiptRule", RuleSetName="inbound", **{
+        "Rule.Name": "replies", "Rule.Enabled": "true", "Rule.ScanEnabled": "true",
+        "Rule.Recipients.member.1": "replies@example.com",
+        "Rule.Actions.member.1.SNSAction.TopicArn": TOPIC, "Rule.Actions.member.1.SNSAction.Encoding": "Base64",
+    })
+    ses_call(ses, Action="CreateReceiptRule", RuleSetName="inbound", After="replies", **{
+        "Rule.Name": "large", "Rule.Enabled": "true",
+        "Rule.Actions.member.1.S3Action.BucketName": "inbound-mail",
+        "Rule.Actions.member.1.S3Action.ObjectKeyPrefix": "mail/",
+        "Rule.Actions.member.1.S3Action.TopicArn": other,
+        "Rule.Actions.member.1.S3Action.KmsKeyArn": key,
+    })
+    ses_call(ses, Action="SetActiveReceiptRuleSet", RuleSetName="inbound")
+    settings.SES_QUERY = {**settings.SES_QUERY, "EVENT_TOPIC_ARNS": [TOPIC]}
+    out, error = check()
+    assert error is None, out
+    info = finding(out, "INFO", "Receiving")
+    assert info[0] == "[INFO   ] Receiving: Active receipt rule set inbound. | "
+    assert info[1] == (
+        "[INFO   ] Receiving: rule replies: recipients replies@example.com; scanning on; "
+        f"actions: SNS (topic {TOPIC}, encoding Base64). | ")
+    assert info[2].startswith("[INFO   ] Receiving: rule large: recipients all verified domains; scanning off; "
+                              "actions: S3 (bucket inbound-mail, prefix mail/; topic")
+    assert f"KMS key {key}" in info[2]
+    assert finding(out, "OK", "Receiving") == [f"[OK     ] Receiving: rule replies: topic {TOPIC} is in EVENT_TOPIC_ARNS. | "]
+    warnings = finding(out, "WARNING", "Receiving")
+    assert len(warnings) == 2
+    assert any("encrypts with KMS" in w and "fix: Remove the KMS key" in w for w in warnings)
+    assert any(f"topic {other} is not in EVENT_TOPIC_ARNS: its receipts will be refused" in w
+               and f"fix: Add '{other}'" in w for w in warnings)
+    assert finding(out, "ERROR", "Receiving") == []
