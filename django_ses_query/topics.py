@@ -100,16 +100,16 @@ def unsubscribe_link(base_url: str | None, address: str, topic: str) -> str:
     there is no base URL or the endpoint's URL does not reverse."""
     if not base_url:
         raise SESConfigurationError(
-            f"The message has the unsubscribe topic {topic!r} but UNSUBSCRIBE_BASE_URL is not set "
-            "(e.g. 'https://example.com'); nothing was sent.",
+            f"The unsubscribe topic {topic!r} needs UNSUBSCRIBE_BASE_URL (such as "
+            "'https://example.com'), which is not set.",
             code="UnsubscribeNotConfigured",
         )
     try:
         path = reverse(URL_NAME, args=[make_token(address, topic)])
     except NoReverseMatch:
         raise SESConfigurationError(
-            f"The message has the unsubscribe topic {topic!r} but the URL {URL_NAME!r} does not "
-            "reverse: add path('ses/', include('django_ses_query.urls')) to the URLconf; nothing was sent.",
+            f"The unsubscribe topic {topic!r} needs the URL {URL_NAME!r}, which does not reverse: "
+            "add path('ses/', include('django_ses_query.urls')) to the URLconf.",
             code="UnsubscribeNotConfigured",
         ) from None
     return base_url.rstrip("/") + path
