@@ -262,3 +262,11 @@ def test_an_unreadable_list_fails_topic_copies_but_not_transactional_mail(topics
     assert EmailBackend(suppression=True).send_messages([newsletter(topic=None)]) == 1
     assert len(topics.sent) == 1
     assert "sending to every recipient" in caplog.text
+
+
+def test_a_topic_message_may_have_more_than_fifty_recipients(topics, settings):
+    settings.SES_QUERY = {**settings.SES_QUERY, "MAX_CONCURRENCY": 8}
+    bcc = [f"reader{i}@example.com" for i in range(60)]
+    assert EmailBackend().send_messages([newsletter(to=["list@example.com"], bcc=bcc)]) == 1
+    assert len(topics.sent) == 61
+    assert EmailLog.objects.filter(status="sent", topic="newsletter").count() == 61
