@@ -270,3 +270,20 @@ def test_a_topic_message_may_have_more_than_fifty_recipients(topics, settings):
     assert EmailBackend().send_messages([newsletter(to=["list@example.com"], bcc=bcc)]) == 1
     assert len(topics.sent) == 61
     assert EmailLog.objects.filter(status="sent", topic="newsletter").count() == 61
+
+
+def test_a_resent_topic_copy_keeps_its_topic_and_skips_an_unsubscribe_since(topics, django_capture_on_commit_callbacks):
+    from django_ses_query.backend import QueuedEmailBackend
+    from django_ses_query.queued.recovery import resend
+
+    topics.enqueue(error("MessageRejected"))
+    with django_capture_on_commit_callbacks(execute=True):  # the immediate task backend sends it
+        QueuedEmailBackend(log_body=True).send_messages([newsletter(to=["a@example.com"])])
+    failed = EmailLog.objects.get()
+    assert (failed.status, failed.topic) == ("failed", "newsletter")
+    Suppression.objects.create(address="a@example.com", topic="newsletter", reason="unsubscribe")
+    with django_capture_on_commit_callbacks(execute=True):
+        again = resend(QueuedEmailBackend(log_body=True), failed)
+    again.refresh_from_db()
+    assert (again.status, again.topic, again.suppressed) == ("suppressed", "newsletter", ["a@example.com"])
+    assert len(topics.requests) == 1  # only the first, refused attempt
