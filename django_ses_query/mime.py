@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import quopri
 import re
+from functools import lru_cache
 from io import BytesIO
 from email.generator import BytesGenerator
 from email.header import Header
@@ -134,8 +135,12 @@ def fold_literally(name: str, value: str, linesep: str = "\r\n") -> str | None:
 def literal_policy(policy):
     """``policy`` (Django's: compat32 on 5.2, the modern one on 6.x), but
     writing :data:`LITERAL_HEADERS` with :func:`fold_literally`."""
+    return _literal_class(type(policy))(**vars(policy))
 
-    class LiteralListHeaders(type(policy)):
+
+@lru_cache(maxsize=None)
+def _literal_class(base: type) -> type:
+    class LiteralListHeaders(base):
         def fold(self, name, value):
             if name.lower() in LITERAL_HEADERS:
                 folded = fold_literally(name, value, self.linesep)
@@ -150,7 +155,7 @@ def literal_policy(policy):
                     return folded.encode("ascii")
             return super().fold_binary(name, value)
 
-    return LiteralListHeaders(**vars(policy))
+    return LiteralListHeaders
 
 
 def raw_message_bytes(email_message, remove_headers: tuple[str, ...] = ()) -> bytes:

@@ -171,9 +171,11 @@ class Pipeline:
         copies counts once, when SES accepted any of them."""
         items = list(items)
         accepted: set[int] = set()
-        if self.config.max_concurrency > 1 and (len(items) > 1 or self.config.unsubscribe_topic or any(
-            getattr(item, "unsubscribe_topic", None) for item in items
-        )):
+        # A single message may still be several requests (copies by topic).
+        several = len(items) > 1 or (
+            len(items) == 1 and bool(self.config.unsubscribe_topic or getattr(items[0], "unsubscribe_topic", None))
+        )
+        if self.config.max_concurrency > 1 and several:
             self._run_concurrently(path, items, fail_silently, accepted)
         else:
             self._run_sequentially(path, items, fail_silently, accepted)
