@@ -287,3 +287,10 @@ def test_a_resent_topic_copy_keeps_its_topic_and_skips_an_unsubscribe_since(topi
     again.refresh_from_db()
     assert (again.status, again.topic, again.suppressed) == ("suppressed", "newsletter", ["a@example.com"])
     assert len(topics.requests) == 1  # only the first, refused attempt
+
+
+def test_an_address_in_two_lists_gets_one_copy(topics):
+    message = newsletter(to=["A@example.com"], cc=["a@example.com"], bcc=["a@EXAMPLE.com", "b@example.com"])
+    assert EmailBackend().send_messages([message]) == 1
+    assert [destinations(r) for r in topics.sent] == [["A@example.com"], ["b@example.com"]]
+    assert b"b@example.com" not in raw(topics.sent[0])

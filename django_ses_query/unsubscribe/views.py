@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 
+from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.template.loader import render_to_string
 from django.views.decorators.csrf import csrf_exempt
@@ -22,12 +23,6 @@ from ..conf import get_config
 from ..models import Suppression
 from ..topics import read_token
 from .store import unsubscribe as store_unsubscribe
-
-try:  # Django 5.1+
-    from django.contrib.auth.decorators import login_not_required
-except ImportError:  # pragma: no cover
-    def login_not_required(view):
-        return view
 
 logger = logging.getLogger("django_ses_query")
 
