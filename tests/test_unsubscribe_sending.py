@@ -294,3 +294,12 @@ def test_an_address_in_two_lists_gets_one_copy(topics):
     assert EmailBackend().send_messages([message]) == 1
     assert [destinations(r) for r in topics.sent] == [["A@example.com"], ["b@example.com"]]
     assert b"b@example.com" not in raw(topics.sent[0])
+
+
+def test_one_suppression_query_for_all_copies_of_a_message(topics):
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connections["default"]) as queries:
+        EmailBackend().send_messages([newsletter(to=[f"r{i}@example.com" for i in range(5)])])
+    assert len(topics.sent) == 5
+    assert len([q for q in queries.captured_queries if "suppression" in q["sql"].lower()]) == 1

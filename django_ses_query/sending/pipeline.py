@@ -32,7 +32,7 @@ from ..exceptions import CancelSend, SESError, SESInterruptedError, SESPreSendEr
 from ..params import SendRequest
 from ..signals import pre_send
 from .copies import build_requests
-from .suppression import remove_suppressed
+from .suppression import remove_suppressed_from_all
 
 logger = logging.getLogger("django_ses_query")
 
@@ -120,28 +120,29 @@ class Pipeline:
             message.ses_copies = [one for one, _ in prepared]
         return prepared
 
-    def keeps_recipients(self, request: SendRequest) -> bool:
-        """Suppression: take suppressed recipients out of ``request``;
-        False when nobody is left. Bounces and complaints count with
-        ``SUPPRESSION`` only, unsubscribes for topic mail always. Raises
-        ``SESError`` (``SuppressionListUnavailable``) for topic mail when
-        the list cannot be read."""
-        if not self.config.suppression and not request.topic:
-            return True
-        return remove_suppressed(request, self.config.log_database, everyone=self.config.suppression)
-
     def filter_jobs(self, jobs: list[Job], suppressed) -> list[Job]:
-        """Suppression over ``jobs``: ``suppressed(job)`` records a job
-        nobody is left for; a job whose list could not be read keeps the
-        error, to be recorded as its failure."""
-        kept = []
-        for job in jobs:
-            try:
-                keeps = self.keeps_recipients(job.request)
-            except SESError as error:
+        """Suppression over the jobs of one item (one query for all its
+        copies): suppressed recipients leave each envelope (bounces and
+        complaints with ``SUPPRESSION`` only, unsubscribes for topic mail
+        always); ``suppressed(job)`` records a job nobody is left for; when
+        the list could not be read, each job keeps the error, to be
+        recorded as its failure."""
+        if not jobs:
+            return []
+        topic = jobs[0].request.topic
+        if not self.config.suppression and not topic:
+            return jobs
+        try:
+            keeps = remove_suppressed_from_all(
+                [job.request for job in jobs], self.config.log_database, everyone=self.config.suppression
+            )
+        except SESError as error:
+            for job in jobs:
                 job.error = error
-                keeps = True
-            if keeps:
+            return jobs
+        kept = []
+        for job, keep in zip(jobs, keeps):
+            if keep:
                 kept.append(job)
             else:
                 suppressed(job)

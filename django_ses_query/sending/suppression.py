@@ -48,12 +48,21 @@ def remove_suppressed(request: SendRequest, using: str, *, everyone: bool = True
     sake. A message with a topic is not sent to someone who may have
     unsubscribed: ``SESError`` with the code ``SuppressionListUnavailable``.
     """
+    return remove_suppressed_from_all([request], using, everyone=everyone)[0]
+
+
+def remove_suppressed_from_all(requests: list[SendRequest], using: str, *, everyone: bool = True) -> list[bool]:
+    """:func:`remove_suppressed` for requests of one topic (the copies of
+    one message) with one query; whether each keeps a recipient."""
     from ..models import Suppression, normalize_address
 
-    topics = suppression_topics(request.topic, everyone)
+    topic = requests[0].topic
+    topics = suppression_topics(topic, everyone)
     if not topics:
-        return True
-    keys = {normalize_address(bare_address(a)) for a in (*request.to, *request.cc, *request.bcc)}
+        return [True] * len(requests)
+    keys = {
+        normalize_address(bare_address(a)) for request in requests for a in (*request.to, *request.cc, *request.bcc)
+    }
     try:
         suppressed = set(
             Suppression.objects.using(using)
@@ -61,15 +70,23 @@ def remove_suppressed(request: SendRequest, using: str, *, everyone: bool = True
             .values_list("address", flat=True)
         )
     except Exception as error:
-        if request.topic:
-            logger.exception("Could not read the suppression list; not sending %r mail.", request.topic)
+        if topic:
+            logger.exception("Could not read the suppression list; not sending %r mail.", topic)
             raise SESError(
                 f"The suppression list could not be read ({type(error).__name__}); a message with "
-                f"the topic {request.topic!r} is not sent to someone who may have unsubscribed.",
+                f"the topic {topic!r} is not sent to someone who may have unsubscribed.",
                 code="SuppressionListUnavailable",
             ) from None
         logger.exception("Could not read the suppression list; sending to every recipient.")
-        return True
+        return [True] * len(requests)
+    return [_take_out(request, suppressed) for request in requests]
+
+
+def _take_out(request: SendRequest, suppressed: set[str]) -> bool:
+    """Take the ``suppressed`` keys out of ``request``'s envelope; False
+    when nobody is left."""
+    from ..models import normalize_address
+
     if not suppressed:
         return True
 
