@@ -12,7 +12,7 @@ from django.test import Client
 
 from django_ses_query.models import EmailLog, Suppression
 from django_ses_query.unsubscribe import make_token
-from tests.test_queued_workers import Workers, tasks, workers  # noqa: F401 (the fixture)
+from tests.test_queued_workers import tasks, workers  # noqa: F401 (the fixture)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import base64
 import email
 import email.policy
-import logging
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
