@@ -16,7 +16,8 @@ import copy
 
 from ..addresses import bare_address, format_addresses
 from ..conf import Config
-from ..params import SendRequest, build_request
+from ..exceptions import SESInvalidMessageError
+from ..params import MAX_RECIPIENTS, SendRequest, build_request
 from ..topics import list_unsubscribe_headers, message_topic, unsubscribe_link
 
 _LIST_HEADERS = ("list-unsubscribe", "list-unsubscribe-post")
@@ -50,8 +51,16 @@ def build_requests(message, config: Config) -> list[tuple[object, SendRequest]]:
         request = build_request(message, **options)
         request.topic = topic
         return [(message, request)]
+    recipients = envelope(message)
+    if len(recipients) > MAX_RECIPIENTS:
+        # As without a topic: the copies are built before any is sent.
+        raise SESInvalidMessageError(
+            f"The message has {len(recipients)} recipients; at most {MAX_RECIPIENTS} per message (To, Cc "
+            "and Bcc together), as SES accepts. Send a message per reader instead.",
+            code="TooManyRecipients",
+        )
     copies = []
-    for kind, address in envelope(message):
+    for kind, address in recipients:
         bare = bare_address(address)
         url = unsubscribe_link(config.unsubscribe_base_url, bare, topic)
         one = copy.copy(message)
