@@ -9,6 +9,7 @@ import base64
 import email
 import email.policy
 
+import django
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.core.mail import EmailMessage
@@ -303,3 +304,17 @@ def test_one_suppression_query_for_all_copies_of_a_message(topics):
         EmailBackend().send_messages([newsletter(to=[f"r{i}@example.com" for i in range(5)])])
     assert len(topics.sent) == 5
     assert len([q for q in queries.captured_queries if "suppression" in q["sql"].lower()]) == 1
+
+
+@pytest.mark.skipif(django.VERSION < (6, 1), reason="Django 6.1's MAILERS")
+def test_a_mailers_entry_with_a_topic(topics, settings):
+    from django.core import mail
+
+    settings.MAILERS = {
+        "default": {"BACKEND": "django_ses_query.backend.EmailBackend"},
+        "news": {"BACKEND": "django_ses_query.backend.EmailBackend", "OPTIONS": {"unsubscribe_topic": "news"}},
+    }
+    assert mail.send_mail("Hi", "Body", "from@example.com", ["a@example.com"]) == 1
+    assert mail.send_mail("News", "Body", "from@example.com", ["a@example.com"], using="news") == 1
+    assert [r.action for r in topics.sent] == ["SendEmail", "SendRawEmail"]
+    assert list(EmailLog.objects.order_by("pk").values_list("topic", flat=True)) == ["", "news"]
