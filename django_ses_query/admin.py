@@ -186,6 +186,7 @@ class EmailLogAdmin(QueueAdminMixin, admin.ModelAdmin):
                 "reply_to_display",
                 "suppressed_display",
                 "subject",
+                "topic",
             )
         },
     )
@@ -224,6 +225,7 @@ class EmailLogAdmin(QueueAdminMixin, admin.ModelAdmin):
         "bcc_display",
         "reply_to_display",
         "subject",
+        "topic",
         "error_code",
         "error_message",
         "http_status",

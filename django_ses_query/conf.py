@@ -70,6 +70,10 @@ class Config:
     task_backend: str = "default"
     task_queue: str = "default"
     task_priority: int | None = None
+    # One-click unsubscribe.
+    unsubscribe_topic: str = ""
+    unsubscribe_base_url: str | None = None
+    unsubscribe_mailto: str | None = None
 
     def __post_init__(self) -> None:
         self._validate_types()
@@ -86,6 +90,8 @@ class Config:
         object.__setattr__(self, "tags", dict(self.tags or {}))
         object.__setattr__(self, "event_topic_arns", tuple(self.event_topic_arns or ()))
         object.__setattr__(self, "inbound_discard_on_fail", tuple(self.inbound_discard_on_fail or ()))
+        if self.unsubscribe_base_url:
+            object.__setattr__(self, "unsubscribe_base_url", self.unsubscribe_base_url.rstrip("/"))
         self._validate_values()
 
     def _validate_types(self) -> None:
@@ -99,6 +105,7 @@ class Config:
 
     def _validate_values(self) -> None:
         from .params import validate_configuration_set, validate_tags
+        from .topics import base_url_problem, mailto_problem, topic_problem
 
         problems = []
         if self.log not in (True, False, "failures"):
@@ -153,6 +160,14 @@ class Config:
         for verdict in self.inbound_discard_on_fail:
             if verdict not in INBOUND_VERDICTS:
                 problems.append(f"INBOUND_DISCARD_ON_FAIL may hold 'spam' and 'virus', not {verdict!r}")
+        if self.unsubscribe_topic and topic_problem(self.unsubscribe_topic):
+            problems.append(f"UNSUBSCRIBE_TOPIC {topic_problem(self.unsubscribe_topic)}")
+        if self.unsubscribe_base_url is not None and base_url_problem(self.unsubscribe_base_url):
+            problems.append(
+                f"UNSUBSCRIBE_BASE_URL {self.unsubscribe_base_url!r} {base_url_problem(self.unsubscribe_base_url)}"
+            )
+        if self.unsubscribe_mailto is not None and mailto_problem(self.unsubscribe_mailto):
+            problems.append(f"UNSUBSCRIBE_MAILTO {self.unsubscribe_mailto!r} {mailto_problem(self.unsubscribe_mailto)}")
         if problems:
             raise ImproperlyConfigured("SES_QUERY: " + "; ".join(problems) + ".")
 
@@ -219,6 +234,9 @@ _TYPES: dict[str, tuple[tuple, str]] = {
     "task_backend": _TEXT,
     "task_queue": _TEXT,
     "task_priority": ((int, type(None)), "an integer or None"),
+    "unsubscribe_topic": _TEXT,
+    "unsubscribe_base_url": _OPTIONAL_TEXT,
+    "unsubscribe_mailto": _OPTIONAL_TEXT,
 }
 
 #: Settings whose value is never shown, even in an error about its type.

@@ -58,6 +58,8 @@ class EmailLog(models.Model):
     configuration_set = models.CharField(_("configuration set"), max_length=64, blank=True)
     tags = models.JSONField(_("tags"), default=dict, blank=True)
     region = models.CharField(_("region"), max_length=32, blank=True)
+    #: The unsubscribe topic ("": transactional mail).
+    topic = models.CharField(_("topic"), max_length=64, blank=True, default="")
     # Queued sending: the unsigned, form-encoded Query request (never a
     # signature: those expire), kept until the row is final.
     request_body = models.TextField(_("unsigned request"), blank=True)
@@ -143,15 +145,23 @@ class EmailEvent(models.Model):
 
 
 class Suppression(models.Model):
-    """An address that hard-bounced or complained: with ``SUPPRESSION`` on,
-    it is taken out of every envelope. Deleting the row un-suppresses it."""
+    """An address not to be mailed again: for every message (``topic`` "",
+    a hard bounce or a complaint, with ``SUPPRESSION`` on), for every topic
+    (``*``) or for one topic (an unsubscribe). Deleting the row
+    un-suppresses (re-subscribes) it."""
+
+    #: The topic of an unsubscribe from every topic.
+    ALL_TOPICS = "*"
 
     class Reason(models.TextChoices):
         BOUNCE = "bounce", _("bounce")
         COMPLAINT = "complaint", _("complaint")
+        UNSUBSCRIBE = "unsubscribe", _("unsubscribe")
 
     #: Stored lower-cased, so the comparison is case-insensitive.
-    address = models.CharField(_("address"), max_length=320, unique=True)
+    address = models.CharField(_("address"), max_length=320)
+    #: "": every message; "*": every topic; else that topic.
+    topic = models.CharField(_("topic"), max_length=64, blank=True, default="")
     reason = models.CharField(_("reason"), max_length=16, choices=Reason.choices)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True, db_index=True)
     event = models.ForeignKey(
@@ -163,9 +173,13 @@ class Suppression(models.Model):
         verbose_name = _("suppressed address")
         verbose_name_plural = _("suppression list")
         ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["address", "topic"], name="sesq_suppression_once"),
+        ]
 
     def __str__(self) -> str:
-        return f"{self.address} ({self.get_reason_display()})"
+        topic = f", {self.topic}" if self.topic else ""
+        return f"{self.address} ({self.get_reason_display()}{topic})"
 
     def save(self, *args, **kwargs) -> None:
         self.address = normalize_address(self.address)

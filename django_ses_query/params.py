@@ -59,6 +59,8 @@ class SendRequest:
     body: bytes = field(default=b"", repr=False)
     #: Recipients left out because they are on the suppression list.
     suppressed: list[str] = field(default_factory=list)
+    #: The unsubscribe topic ("": transactional mail).
+    topic: str = ""
 
     @property
     def recipients(self) -> list[str]:
@@ -162,9 +164,14 @@ def _can_use_send_email(message) -> bool:
 
 
 def build_request(
-    message, *, default_configuration_set: str | None = None, default_tags: dict | None = None
+    message, *, default_configuration_set: str | None = None, default_tags: dict | None = None,
+    envelope: tuple[list, list, list] | None = None,
 ) -> SendRequest:
     """Turn one Django ``EmailMessage`` into a validated :class:`SendRequest`.
+
+    ``envelope`` (to, cc, bcc): who this request goes to, when not the
+    message's own recipients (one recipient's copy: its MIME keeps the To
+    and Cc headers as written).
 
     Raises :class:`SESInvalidMessageError` with a local code when SES would
     refuse the message, before any HTTP.
@@ -173,9 +180,7 @@ def build_request(
         raise _invalid("MissingSender", "The message has no sender (from_email is empty).")
     validate_headers(getattr(message, "extra_headers", None))
     source = format_address(message.from_email)
-    to = format_addresses(message.to)
-    cc = format_addresses(message.cc)
-    bcc = format_addresses(message.bcc)
+    to, cc, bcc = (format_addresses(part) for part in (envelope or (message.to, message.cc, message.bcc)))
     reply_to = format_addresses(message.reply_to)
     count = len(to) + len(cc) + len(bcc)
     if count > MAX_RECIPIENTS:
@@ -210,7 +215,7 @@ def build_request(
         from_email=source, to=to, cc=cc, bcc=bcc, reply_to=reply_to, subject=subject,
         configuration_set=configuration_set, tags=tags, text_body=text_body, html_body=html_body,
     )
-    if _can_use_send_email(message):
+    if envelope is None and _can_use_send_email(message):
         body: dict[str, Any] = {}
         if text_body or not html_body:
             body["Text"] = {"Data": text_body or "", "Charset": "UTF-8"}

@@ -5,7 +5,8 @@
 (not counted as sent, nothing sent, no error to the caller).
 
 ``post_send(sender, message, log, error)``: once per message after its final
-attempt. ``log`` is the :class:`~django_ses_query.models.EmailLog` row (None
+attempt; for a message with an unsubscribe topic, once per copy (``message``
+is the copy: its to/cc/bcc hold its one recipient). ``log`` is the :class:`~django_ses_query.models.EmailLog` row (None
 when logging is off or the row could not be written), ``error`` the
 :class:`~django_ses_query.exceptions.SESError` or None.
 
@@ -24,6 +25,10 @@ it commits. ``sender`` is the ``InboundEmail`` class, ``inbound`` the row,
 ``content``), ``raw`` the message's bytes (None when it was not fetched:
 ``message`` then holds only the notification's headers). A receiver's
 exception is logged, not raised.
+
+``unsubscribed(sender, address, topic, suppression)``: once per new
+unsubscribe (``topic`` ``*``: every topic), after it is committed; not for a
+repeat. ``sender`` is the ``Suppression`` class.
 """
 
 from django.dispatch import Signal
@@ -32,3 +37,5 @@ pre_send = Signal()
 post_send = Signal()
 ses_event = Signal()
 inbound_received = Signal()
+
+unsubscribed = Signal()

@@ -168,6 +168,7 @@ def test_notification_topics_and_event_topic_arns(fake_ses, settings):
     assert [r.params["Action"] for r in fake_ses.requests] == [
         "GetCallerIdentity", "GetSendQuota", "GetIdentityVerificationAttributes",
         "GetIdentityDkimAttributes", "GetIdentityNotificationAttributes", "DescribeActiveReceiptRuleSet",
+        "GetIdentityMailFromDomainAttributes",
     ]
     assert "/sts/aws4_request" in fake_ses.requests[0].headers["Authorization"]
     assert fake_ses.requests[4].params["Identities.member.1"] == SENDER
@@ -355,3 +356,65 @@ def test_receiving_rules_and_their_topics(ses, settings):
     assert any(f"topic {other} is not in EVENT_TOPIC_ARNS: its receipts will be refused" in w
                and f"fix: Add '{other}'" in w for w in warnings)
     assert finding(out, "ERROR", "Receiving") == []
+
+
+# -- Bulk-sender readiness -------------------------------------------------------------------
+
+
+def test_mail_from_domain(ses):
+    out, _ = check()
+    [warning] = finding(out, "WARNING", "MAIL FROM")
+    assert "example.com (DEFAULT_FROM_EMAIL): no custom MAIL FROM domain" in warning
+    assert "SPF does not align" in warning and "fix: Set a MAIL FROM domain" in warning
+    ses_call(ses, Action="SetIdentityMailFromDomain", Identity=SENDER, MailFromDomain="mail.example.com")
+    out, _ = check()
+    assert finding(out, "OK", "MAIL FROM") == ["[OK     ] MAIL FROM: example.com: custom MAIL FROM domain mail.example.com. | "]
+
+
+def test_unsubscribe_readiness(settings):
+    out, error = check("--dry-run")
+    assert finding(out, "INFO", "Unsubscribe") and error is None
+    settings.SES_QUERY = {**settings.SES_QUERY, "UNSUBSCRIBE_BASE_URL": "https://example.com"}
+    out, _ = check("--dry-run")
+    assert finding(out, "OK", "Unsubscribe") == [
+        "[OK     ] Unsubscribe: One-click links go to https://example.com/ses/unsubscribe/<token>/. | "
+    ]
+    settings.SES_QUERY = {**settings.SES_QUERY, "UNSUBSCRIBE_BASE_URL": "http://localhost:8000"}
+    out, error = check("--dry-run")
+    [http] = finding(out, "WARNING", "Unsubscribe")
+    assert "UNSUBSCRIBE_BASE_URL http://localhost:8000 is http" in http and error is None
+    settings.ROOT_URLCONF = "tests.urls_without_ses"
+    out, error = check("--dry-run")
+    [missing] = finding(out, "ERROR", "Unsubscribe")
+    assert "fix: Add path('ses/', include('django_ses_query.urls'))" in missing
+    assert error is not None
+    settings.SES_QUERY = {**settings.SES_QUERY, "UNSUBSCRIBE_BASE_URL": None, "UNSUBSCRIBE_TOPIC": "news"}
+    out, error = check("--dry-run")
+    assert finding(out, "ERROR", "Unsubscribe") and error is not None
+
+
+@pytest.mark.parametrize(
+    "complained, status", [(None, "INFO"), (0, "OK"), (1, "WARNING"), (2, "WARNING"), (3, "ERROR")]
+)
+def test_complaint_rate_of_the_last_seven_days(complained, status):
+    import datetime
+
+    from django.utils import timezone
+
+    from django_ses_query.models import EmailLog
+
+    old = timezone.now() - datetime.timedelta(days=8)
+    count = 99 if complained is None else 1000
+    rows = [EmailLog(status="sent", outcome="complained" if i < (complained or 0) else "delivered")
+            for i in range(count)]
+    rows += [EmailLog(status="sent", outcome="complained") for _ in range(50)]  # older: not counted
+    rows += [EmailLog(status="failed") for _ in range(50)]  # not sent: not counted
+    EmailLog.objects.bulk_create(rows)
+    EmailLog.objects.filter(pk__in=[r.pk for r in rows[count:count + 50]]).update(created_at=old)
+    out, error = check("--dry-run")
+    [line] = finding(out, status, "Complaint rate")
+    if complained is None:
+        assert "99 messages sent in the last 7 days: too few to judge" in line
+    else:
+        assert f"({complained} of 1000 messages sent in the last 7 days)" in line
+    assert (error is not None) == (status == "ERROR")

@@ -129,8 +129,9 @@ def _suppress(event: EmailEvent, using: str) -> None:
     address = normalize_address(parseaddr(event.recipient)[1] or event.recipient)
     if not address:
         return
+    # Topic "": every message, whatever topics the address unsubscribed from.
     _, created = Suppression.objects.using(using).get_or_create(
-        address=address, defaults={"reason": reason, "event": event}
+        address=address, topic="", defaults={"reason": reason, "event": event}
     )
     if created:
         logger.info("Suppressed %s (%s, SES MessageId %s).", address, reason, event.message_id or "-")

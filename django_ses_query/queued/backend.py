@@ -11,7 +11,7 @@ from ..conf import OPTION_NAMES, SECRET_OPTIONS
 from ..exceptions import SESError
 from ..sending.backend import EmailBackend
 from ..sending.direct import DirectPath
-from ..sending.pipeline import raise_error
+from ..sending.pipeline import Job, raise_error
 from ..sending.sendlog import write_log
 from .enqueue import queue, row_fields
 
@@ -68,7 +68,7 @@ class QueuedEmailBackend(EmailBackend):
             if first_error is not None:
                 continue  # Not attempted, as with the direct backend.
             try:
-                request = self.prepare(message)
+                prepared, copy_error = self.prepare(message)
             except SESError as error:
                 failed = DirectPath(self.pipeline, fail_silently=self.fail_silently)
                 failed.record(failed.unprepared(message), error=error)
@@ -76,21 +76,42 @@ class QueuedEmailBackend(EmailBackend):
                 if not self.fail_silently:
                     first_error = error
                 continue
-            if request is not None:
-                queued.append((message, EmailLog(**row_fields(self.config, request))))
+            for one, request in prepared:
+                queued.append((message, one, EmailLog(**row_fields(self.config, request))))
+            if copy_error is not None and not self.fail_silently:
+                first_error = copy_error
         if queued:
-            queue(self.config, [row for _, row in queued], self.task_kwargs)
-            for message, row in queued:
-                message.ses_log = row
+            queue(self.config, [row for _, _, row in queued], self.task_kwargs)
+            for message, one, row in queued:
+                one.ses_log = row
+                if message is not one and message.ses_log is None:
+                    message.ses_log = row  # its first copy's
         if first_error is not None:
             raise_error(first_error)
-        return len(queued)
+        return len({id(message) for message, _, _ in queued})
 
-    def prepare(self, message):
-        """``pre_send``, the request, and suppression as an early exit (the
-        worker checks again when it sends). None: nothing to queue."""
-        request = self.pipeline.prepare(message)
-        if request is None or self.pipeline.keeps_recipients(request):
-            return request
-        message.ses_log = write_log(self.config, message, request, status="suppressed")
-        return None
+    def prepare(self, message) -> tuple[list, SESError | None]:
+        """``pre_send``, the request (one per recipient for a message with a
+        topic), and suppression as an early exit (the worker checks again
+        when it sends): the ``(message or copy, request)`` pairs to queue,
+        and the first error of a copy not queued (its row is ``failed``:
+        the suppression list could not be read)."""
+        prepared = self.pipeline.prepare(message)
+        if prepared is None:
+            return [], None
+        jobs = [Job(one, request, origin=message) for one, request in prepared]
+        kept, first_error = [], None
+        for job in self.pipeline.filter_jobs(jobs, self.suppressed):
+            if job.error is None:
+                kept.append((job.message, job.request))
+                continue
+            failed = DirectPath(self.pipeline, fail_silently=self.fail_silently)
+            failed.record(job, error=job.error)
+            failed.writer.flush()
+            first_error = first_error or job.error
+        return kept, first_error
+
+    def suppressed(self, job) -> None:
+        job.message.ses_log = write_log(self.config, job.message, job.request, status="suppressed")
+        if job.origin is not job.message and job.origin.ses_log is None:
+            job.origin.ses_log = job.message.ses_log

@@ -25,15 +25,18 @@ class DirectPath:
         self.fail_silently = fail_silently
         self.writer = LogWriter(self.config, pipeline.post_send)
 
-    def prepare(self, message) -> Job | None:
-        request = self.pipeline.prepare(message)
-        if request is None:
-            return None
-        if not self.pipeline.keeps_recipients(request):
-            self.writer.flush()  # the rows before it first, in order
-            message.ses_log = write_log(self.config, message, request, status="suppressed")
-            return None
-        return Job(message, request)
+    def prepare(self, message) -> list[Job]:
+        prepared = self.pipeline.prepare(message)
+        if prepared is None:
+            return []
+        jobs = [Job(one, request, origin=message) for one, request in prepared]
+        return self.pipeline.filter_jobs(jobs, self.suppressed)
+
+    def suppressed(self, job: Job) -> None:
+        self.writer.flush()  # the rows before it first, in order
+        job.message.ses_log = write_log(self.config, job.message, job.request, status="suppressed")
+        if job.item is not job.message and job.origin.ses_log is None:
+            job.origin.ses_log = job.message.ses_log
 
     def unprepared(self, message) -> Job:
         return Job(message)
@@ -42,6 +45,8 @@ class DirectPath:
         message, request = job.message, job.request
         if error is None:
             message.ses_message_id = response.result.message_id
+            if job.item is not message and job.origin.ses_message_id is None:
+                job.origin.ses_message_id = message.ses_message_id  # its first accepted copy's
             row = log_row(
                 self.config, message, request,
                 message_id=response.result.message_id, request_id=response.result.request_id,
@@ -61,6 +66,8 @@ class DirectPath:
                 str(message.subject or ""), ", ".join(str(r) for r in message.recipients()), error,
             )
         self.writer.add(message, row, error)
+        if job.item is not message and job.origin.ses_log is None:
+            job.origin.ses_log = row
         job.done = True
         return error is None
 

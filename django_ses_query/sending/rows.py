@@ -3,9 +3,10 @@ pipeline.
 
 Trusts the row (written by ``QueuedEmailBackend``, in ``status='sending'``
 and claimed by the caller). The request is the row's unsigned body, signed
-now, however long it waited. Suppression is checked again at this moment:
-an address suppressed while the row waited is taken out of the envelope,
-and a row left with nobody is not sent and ends ``suppressed``. The row is
+now, however long it waited. Suppression is checked again at this moment
+(for the row's topic too): an address suppressed, or unsubscribed, while the
+row waited is taken out of the envelope, and a row left with nobody is not
+sent and ends ``suppressed``. The row is
 updated in place (only while it still holds its claim), then ``post_send``
 fires with an ``EmailMessage`` rebuilt from the row (subject, addresses,
 and the text body when ``LOG_BODY`` kept it), since the caller's message
@@ -29,7 +30,7 @@ def request_from_row(row) -> SendRequest:
     return SendRequest(
         row.action, {}, row.from_email, row.to, row.cc, row.bcc, row.reply_to, row.subject,
         row.configuration_set or None, row.tags, size_bytes=row.size_bytes or 0,
-        body=row.request_body.encode("ascii"), suppressed=list(row.suppressed or []),
+        body=row.request_body.encode("ascii"), suppressed=list(row.suppressed or []), topic=row.topic,
     )
 
 
@@ -47,19 +48,19 @@ class RowPath:
         self.pipeline = pipeline
         self.statuses: dict[int, str] = {}
 
-    def prepare(self, row) -> Job | None:
+    def prepare(self, row) -> list[Job]:
         request = request_from_row(row)
-        job = Job(message_from_row(row), request, row)
-        if not self.pipeline.keeps_recipients(request):
-            row.suppressed = request.suppressed
-            self.statuses[row.pk] = finish_row(self.pipeline, row, suppressed=True)
-            job.done = True
-            return None
-        if request.suppressed != list(row.suppressed or []):
+        jobs = self.pipeline.filter_jobs([Job(message_from_row(row), request, row)], self.suppressed)
+        if jobs and request.suppressed != list(row.suppressed or []):
             row.suppressed = request.suppressed
             row.request_body = request.body.decode("ascii")
             row.size_bytes = request.size_bytes
-        return job
+        return jobs
+
+    def suppressed(self, job: Job) -> None:
+        job.row.suppressed = job.request.suppressed
+        self.statuses[job.row.pk] = finish_row(self.pipeline, job.row, suppressed=True)
+        job.done = True
 
     def unprepared(self, row) -> Job:
         return Job(message_from_row(row), None, row)

@@ -66,6 +66,7 @@ def request_fields(config: Config, request: SendRequest) -> dict:
         configuration_set=request.configuration_set or "",
         tags=request.tags,
         suppressed=request.suppressed,
+        topic=request.topic,
     )
     if config.log_body:
         fields.update(text_body=request.text_body or "", html_body=request.html_body or "")
