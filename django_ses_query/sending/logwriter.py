@@ -63,12 +63,18 @@ class LogWriter:
         self.rows = 0
         self.oldest: float | None = None  # when the oldest row waiting was added
 
-    def add(self, message, row, error=None) -> None:
-        message.ses_log = row
+    def add(self, message, row, error=None, recipients=(), *, sets_log: bool = True) -> None:
+        """``recipients``: :class:`~django_ses_query.templates.RecipientStatus`
+        objects whose ``log`` is this row; ``sets_log=False`` leaves
+        ``message.ses_log`` alone (one row of a bulk send)."""
+        if sets_log:
+            message.ses_log = row
+        for recipient in recipients:
+            recipient.log = row
         if row is None and not self.pending:
             self.done(message, None, error)
             return
-        self.pending.append((message, row, error))
+        self.pending.append((message, row, error, recipients, sets_log))
         if row is not None:
             self.rows += 1
             if self.oldest is None:
@@ -90,10 +96,14 @@ class LogWriter:
         """Write the rows waiting, then report their messages (in order)."""
         pending, self.pending = self.pending, []
         self.rows, self.oldest = 0, None
-        rows = [row for _, row, _ in pending if row is not None]
+        rows = [entry[1] for entry in pending if entry[1] is not None]
         if rows:
             written = {id(row) for row in insert_rows(self.config, rows) if row is not None}
-        for message, row, error in pending:
+        for message, row, error, recipients, sets_log in pending:
             if row is not None and id(row) not in written:
-                message.ses_log = None
-            self.done(message, message.ses_log, error)
+                row = None
+                if sets_log:
+                    message.ses_log = None
+                for recipient in recipients:
+                    recipient.log = None
+            self.done(message, row, error)

@@ -11,12 +11,18 @@ the calling thread. What differs between paths is a small *path* object
 (``direct`` for ``EmailBackend.send_messages()``, ``rows`` for a queued row
 claimed by a worker): how an item becomes a request, and how its outcome is
 recorded. There is no other send loop.
+
+A message sent with a stored template and ``merge_data`` is one item that
+becomes several jobs, one per ``SendBulkTemplatedEmail`` (50 destinations):
+those are what is in flight, and once a message's first job has gone, the
+rest go too (nothing is partly sent because another message failed).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections import deque
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
@@ -28,6 +34,7 @@ from ..conf import Config
 from ..exceptions import CancelSend, SESError, SESInterruptedError, SESPreSendError
 from ..params import SendRequest, build_request
 from ..signals import pre_send
+from ..templates.message import BulkSend, build_templated, is_bulk, is_templated
 
 logger = logging.getLogger("django_ses_query")
 
@@ -41,19 +48,26 @@ class Job:
     request: SendRequest | None = None
     row: Any = None
     done: bool = False
+    #: What the jobs of one bulk message share (see ``sending/bulk.py``).
+    group: Any = None
+    #: Set by ``Path.record``: the failure to report for this job (raised
+    #: unless ``fail_silently``), or None.
+    error: SESError | None = None
 
 
 class Path(Protocol):
     """How one kind of item goes through the pipeline."""
 
-    def prepare(self, item) -> Job | None:
-        """The job for ``item``, or None (nothing to send); may raise SESError."""
+    def prepare(self, item) -> Job | list[Job] | None:
+        """The job (or jobs, in order) for ``item``, or None (nothing to
+        send); may raise SESError."""
 
     def unprepared(self, item) -> Job:
         """The job to record when ``prepare`` raised."""
 
-    def record(self, job: Job, response=None, error: SESError | None = None) -> bool:
-        """Log the outcome and fire ``post_send``; True when sent."""
+    def record(self, job: Job, response=None, error: SESError | None = None) -> int:
+        """Log the outcome and fire ``post_send``; 1 when it makes its
+        message count as sent, else 0. Sets ``job.error``."""
 
     def commit_due(self) -> None:
         """Write rows that waited long enough."""
@@ -89,10 +103,10 @@ class Pipeline:
 
     # The stages.
 
-    def prepare(self, message) -> SendRequest | None:
-        """``pre_send``, then the request, then suppression (with
-        ``SUPPRESSION``). None: cancelled by a receiver, or every recipient
-        suppressed (the ``suppressed`` row is written by ``suppressed``)."""
+    def prepare(self, message) -> SendRequest | BulkSend | None:
+        """``pre_send``, then the request (a :class:`BulkSend` for a stored
+        template with ``merge_data``, split into requests once suppression
+        has run). None: cancelled by a receiver."""
         try:
             pre_send.send(sender=self.sender, message=message)
         except CancelSend as cancel:
@@ -101,7 +115,8 @@ class Pipeline:
         except Exception as error:
             # Logged as a failure like any other (see raise_error).
             raise SESPreSendError(error) from None
-        return build_request(
+        build = build_templated if is_templated(message) else build_request
+        return build(
             message,
             default_configuration_set=self.config.configuration_set,
             default_tags=self.config.tags,
@@ -115,6 +130,13 @@ class Pipeline:
         from .suppression import remove_suppressed
 
         return remove_suppressed(request, self.config.log_database)
+
+    def drop_suppressed(self, bulk: BulkSend) -> None:
+        """Suppression for a bulk send, before it is split into requests."""
+        if self.config.suppression:
+            from .suppression import drop_suppressed
+
+            drop_suppressed(bulk, self.config.log_database)
 
     def transmit(self, request: SendRequest):
         """The rate limit and the call (safe on a worker thread: no database
@@ -138,34 +160,40 @@ class Pipeline:
         Without ``fail_silently`` the first failure stops new sends (those
         in flight finish and are recorded) and is raised."""
         items = list(items)
-        if self.config.max_concurrency > 1 and len(items) > 1:
-            return self._run_concurrently(path, items, fail_silently)
+        # A bulk message is many requests: up to MAX_CONCURRENCY in flight.
+        requests = len(items) if len(items) > 1 or not any(map(is_bulk, items)) else self.config.max_concurrency
+        if self.config.max_concurrency > 1 and requests > 1:
+            return self._run_concurrently(path, items, fail_silently, requests)
         return self._run_sequentially(path, items, fail_silently)
 
     def _run_sequentially(self, path: Path, items: list, fail_silently: bool) -> int:
         sent = 0
         for item in items:
             path.commit_due()
-            job = None
             try:
-                job = path.prepare(item)
-                if job is None:
-                    continue
-                response = self.transmit(job.request)
+                jobs = as_jobs(path.prepare(item))
             except SESError as error:
-                path.record(job if job is not None else path.unprepared(item), error=error)
+                path.record(path.unprepared(item), error=error)
                 if not fail_silently:
                     raise_error(error)
                 continue
-            except (KeyboardInterrupt, SystemExit) as interruption:
-                # Stopped after the request was written: SES may have sent it.
-                if job is not None and getattr(interruption, "ses_outcome_unknown", False):
-                    path.record(job, error=SESInterruptedError(interruption))
-                raise
-            sent += path.record(job, response)
+            for job in jobs:
+                try:
+                    response = self.transmit(job.request)
+                except SESError as error:
+                    sent += path.record(job, error=error)
+                except (KeyboardInterrupt, SystemExit) as interruption:
+                    # Stopped after the request was written: SES may have sent it.
+                    if getattr(interruption, "ses_outcome_unknown", False):
+                        path.record(job, error=SESInterruptedError(interruption))
+                    raise
+                else:
+                    sent += path.record(job, response)
+                if job.error is not None and not fail_silently:
+                    raise_error(job.error)
         return sent
 
-    def _run_concurrently(self, path: Path, items: list, fail_silently: bool) -> int:
+    def _run_concurrently(self, path: Path, items: list, fail_silently: bool, requests: int) -> int:
         sent = 0
         first_error: SESError | None = None
         in_flight: dict[Future, Job] = {}
@@ -173,29 +201,31 @@ class Pipeline:
         # every future in flight at each completion).
         completed: SimpleQueue[Future] = SimpleQueue()
         pending = iter(items)
-        workers = min(self.config.max_concurrency, len(items))
+        ready: deque[Job] = deque()  # the rest of a bulk message's jobs
+        workers = min(self.config.max_concurrency, requests)
         with ThreadPoolExecutor(workers, thread_name_prefix="django_ses_query") as pool, ExitStack() as stack:
             # If something unexpected (a pre_send receiver's exception...) is
             # on its way out, the sends in flight still get their rows.
             stack.callback(drain, path, in_flight)
             while True:
                 # Keep up to `workers` requests in flight until a failure
-                # (when not failing silently) stops new sends.
-                while len(in_flight) < workers and first_error is None:
-                    item = next(pending, None)
-                    if item is None:
-                        break
-                    try:
-                        job = path.prepare(item)
-                    except SESError as error:
-                        path.record(path.unprepared(item), error=error)
-                        if not fail_silently:
-                            first_error = error
+                # (when not failing silently) stops new messages.
+                while len(in_flight) < workers and (first_error is None or ready):
+                    if not ready:
+                        item = next(pending, None)
+                        if item is None:
+                            break
+                        try:
+                            ready.extend(as_jobs(path.prepare(item)))
+                        except SESError as error:
+                            path.record(path.unprepared(item), error=error)
+                            if not fail_silently:
+                                first_error = error
                         continue
-                    if job is not None:
-                        future = pool.submit(self.transmit, job.request)
-                        in_flight[future] = job
-                        future.add_done_callback(completed.put)
+                    job = ready.popleft()
+                    future = pool.submit(self.transmit, job.request)
+                    in_flight[future] = job
+                    future.add_done_callback(completed.put)
                 if not in_flight:
                     break
                 # Woken when the rows waiting are due, to commit them.
@@ -212,14 +242,20 @@ class Pipeline:
                     try:
                         response = future.result()
                     except SESError as error:
-                        path.record(job, error=error)
-                        if not fail_silently and first_error is None:
-                            first_error = error
-                        continue
-                    sent += path.record(job, response)
+                        sent += path.record(job, error=error)
+                    else:
+                        sent += path.record(job, response)
+                    if job.error is not None and not fail_silently and first_error is None:
+                        first_error = job.error
         if first_error is not None:
             raise_error(first_error)
         return sent
+
+
+def as_jobs(prepared: Job | list[Job] | None) -> list[Job]:
+    if prepared is None:
+        return []
+    return prepared if isinstance(prepared, list) else [prepared]
 
 
 def drain(path: Path, in_flight: dict[Future, Job]) -> None:

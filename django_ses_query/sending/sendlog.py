@@ -69,6 +69,10 @@ def request_fields(config: Config, request: SendRequest) -> dict:
     )
     if config.log_body:
         fields.update(text_body=request.text_body or "", html_body=request.html_body or "")
+    if request.template_name:
+        fields["template_name"] = request.template_name
+        if config.log_body and request.template_data is not None:
+            fields["template_data"] = request.template_data
     return fields
 
 
@@ -94,8 +98,12 @@ def log_row(
     fields = _message_fields(message)
     if request is not None:
         fields.update(request_fields(config, request))
-    elif config.log_body:
-        fields.update(text_body=str(message.body or ""))
+    else:
+        if config.log_body:
+            fields.update(text_body=str(message.body or ""))
+        template = getattr(message, "template_id", None)
+        if isinstance(template, str):
+            fields["template_name"] = template
     if error is not None:
         fields.update(
             status=EmailLog.Status.UNKNOWN if error.may_have_been_sent else EmailLog.Status.FAILED,
@@ -118,6 +126,49 @@ def log_row(
         if error is not None:
             fields["error_message"] += f"\n[Stored with changes: {'; '.join(notes)}.]"
     return new_row(EmailLog, fields)
+
+
+def destination_rows(
+    config: Config, message, request: SendRequest, outcomes: list, *, request_id: str | None = None,
+    attempts: int = 0, duration_ms: int | None = None, http_status: int | None = None,
+) -> list:
+    """The unsaved rows of a bulk request's destinations (``request.destinations``),
+    one per destination, each with its own outcome (``status``,
+    ``message_id``, ``error``); None for a row the log does not keep. The
+    fields they share are built once."""
+    if not config.log:
+        return [None] * len(outcomes)
+    from ..models import EmailLog
+
+    base = _message_fields(message)
+    base.update(request_fields(config, request))
+    base.update(attempts=attempts, duration_ms=duration_ms, region=config.region or "",
+                request_id=request_id or "")
+    rows = []
+    for destination, outcome in zip(request.destinations, outcomes):
+        if config.log == "failures" and outcome.status == EmailLog.Status.SENT:
+            rows.append(None)
+            continue
+        fields = dict(base, to=[destination.to], status=outcome.status, message_id=outcome.message_id or "")
+        if destination.tags is not None:
+            fields["tags"] = destination.tags
+        if config.log_body:
+            fields["template_data"] = destination.template_data
+        error = outcome.error
+        if error is not None:
+            fields.update(
+                error_code=error.code or "", error_message=error.message or str(error),
+                http_status=error.http_status if error.http_status is not None else http_status,
+                request_id=error.request_id or request_id or "",
+            )
+        notes = fit_columns(fields)
+        if notes:
+            logger.warning(
+                "The send log row (status=%s, MessageId=%s) was changed to fit the database: %s.",
+                fields["status"], fields["message_id"] or "-", "; ".join(notes),
+            )
+        rows.append(new_row(EmailLog, fields))
+    return rows
 
 
 @lru_cache(maxsize=None)

@@ -26,6 +26,47 @@ logger = logging.getLogger("django_ses_query")
 _MEMBER = re.compile(r"(Destination\.(?:To|Cc|Bcc)Addresses|Destinations)\.member\.(\d+)\Z")
 
 
+def suppressed_keys(addresses, using: str) -> set[str] | None:
+    """The normalized keys of ``addresses`` that are suppressed; None when
+    the table cannot be read (logged: the message goes to everyone)."""
+    from ..models import Suppression, normalize_address
+
+    keys = {normalize_address(bare_address(a)) for a in addresses}
+    try:
+        return set(Suppression.objects.using(using).filter(address__in=keys).values_list("address", flat=True))
+    except Exception:
+        logger.exception("Could not read the suppression list; sending to every recipient.")
+        return None
+
+
+def drop_suppressed(bulk, using: str) -> None:
+    """A bulk send (``templates.message.BulkSend``) before it is split into
+    requests: a destination whose To address is suppressed goes (into
+    ``bulk.suppressed``); a suppressed Cc or Bcc leaves every destination."""
+    from ..models import normalize_address
+
+    base = bulk.base
+    suppressed = suppressed_keys([*(d.to for d in bulk.destinations), *base.cc, *base.bcc], using)
+    if not suppressed:
+        return
+    kept = []
+    for destination in bulk.destinations:
+        if normalize_address(destination.address) in suppressed:
+            bulk.suppressed.append(destination)
+        else:
+            kept.append(destination)
+    bulk.destinations = kept
+    for name in ("cc", "bcc"):
+        addresses = getattr(base, name)
+        left = [a for a in addresses if normalize_address(bare_address(a)) not in suppressed]
+        base.suppressed.extend(bare_address(a) for a in addresses if a not in left)
+        setattr(base, name, left)
+    logger.info(
+        "Not sending to suppressed address(es): %s.",
+        ", ".join([d.address for d in bulk.suppressed] + base.suppressed),
+    )
+
+
 def remove_suppressed(request: SendRequest, using: str) -> bool:
     """Take suppressed addresses out of ``request`` (added to its
     ``suppressed``); return False when no recipient is left.
@@ -33,16 +74,9 @@ def remove_suppressed(request: SendRequest, using: str) -> bool:
     Should the table not be readable, the message is sent to everyone (and
     the error logged): a send is not failed for the list's sake.
     """
-    from ..models import Suppression, normalize_address
+    from ..models import normalize_address
 
-    keys = {normalize_address(bare_address(a)) for a in (*request.to, *request.cc, *request.bcc)}
-    try:
-        suppressed = set(
-            Suppression.objects.using(using).filter(address__in=keys).values_list("address", flat=True)
-        )
-    except Exception:
-        logger.exception("Could not read the suppression list; sending to every recipient.")
-        return True
+    suppressed = suppressed_keys((*request.to, *request.cc, *request.bcc), using)
     if not suppressed:
         return True
 
