@@ -8,12 +8,15 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 
 from ..conf import OPTION_NAMES, SECRET_OPTIONS
+from ..addresses import bare_address
 from ..exceptions import SESError
 from ..sending.backend import EmailBackend
 from ..sending.direct import DirectPath
 from ..sending.pipeline import raise_error
 from ..sending.sendlog import write_log
-from .enqueue import queue, row_fields
+from ..templates.message import BulkSend
+from ..templates.results import RecipientStatus
+from .enqueue import bulk_rows, queue, row_fields
 
 logger = logging.getLogger("django_ses_query")
 
@@ -52,6 +55,8 @@ class QueuedEmailBackend(EmailBackend):
     def send_messages(self, email_messages) -> int:
         """Queue the messages; return how many were queued.
 
+        A bulk templated message is one row per destination and one task
+        per ``SendBulkTemplatedEmail`` (50 destinations); it counts once.
         Validation errors raise (or are logged, with ``fail_silently``) as
         with the direct backend, after the messages before them were queued.
         """
@@ -61,10 +66,13 @@ class QueuedEmailBackend(EmailBackend):
         from ..models import EmailLog
 
         queued = []
+        tasks = []  # the rows that get a task
+        count = 0
         first_error: SESError | None = None
         for message in messages:
             message.ses_message_id = None
             message.ses_log = None
+            message.ses_recipients = {}
             if first_error is not None:
                 continue  # Not attempted, as with the direct backend.
             try:
@@ -76,20 +84,40 @@ class QueuedEmailBackend(EmailBackend):
                 if not self.fail_silently:
                     first_error = error
                 continue
-            if request is not None:
-                queued.append((message, EmailLog(**row_fields(self.config, request))))
+            if isinstance(request, BulkSend):
+                chunks = bulk_rows(self.config, request)
+                for rows in chunks:
+                    queued.extend((message, row) for row in rows)
+                    tasks.append(rows[0])
+                count += bool(chunks)
+            elif request is not None:
+                row = EmailLog(**row_fields(self.config, request))
+                queued.append((message, row))
+                tasks.append(row)
+                count += 1
         if queued:
-            queue(self.config, [row for _, row in queued], self.task_kwargs)
+            queue(self.config, [row for _, row in queued], self.task_kwargs, tasks=tasks)
             for message, row in queued:
-                message.ses_log = row
+                if row.bulk_id:
+                    message.ses_recipients[bare_address(row.to[0])] = RecipientStatus(
+                        EmailLog.Status.QUEUED, log=row
+                    )
+                else:
+                    message.ses_log = row
         if first_error is not None:
             raise_error(first_error)
-        return len(queued)
+        return count
 
     def prepare(self, message):
         """``pre_send``, the request, and suppression as an early exit (the
         worker checks again when it sends). None: nothing to queue."""
         request = self.pipeline.prepare(message)
+        if isinstance(request, BulkSend):
+            self.pipeline.drop_suppressed(request)
+            for destination in request.suppressed:
+                log = write_log(self.config, message, request.request_for([destination]), status="suppressed")
+                message.ses_recipients[destination.address] = RecipientStatus("suppressed", log=log)
+            return request
         if request is None or self.pipeline.keeps_recipients(request):
             return request
         message.ses_log = write_log(self.config, message, request, status="suppressed")

@@ -317,15 +317,28 @@ def _destinations(message, to: list[str], tags: dict, global_data) -> list[Desti
 _DESTINATION_MEMBER = re.compile(r"Destinations\.member\.\d+\.")
 
 
-def join_bulk_bodies(bodies: list[bytes]) -> bytes:
+_COPIED_MEMBER = re.compile(r"(Destinations\.member\.\d+\.Destination\.(?:Cc|Bcc)Addresses)\.member\.\d+\Z")
+
+
+def join_bulk_bodies(bodies: list[bytes], keeps=lambda address: True) -> bytes:
     """One ``SendBulkTemplatedEmail`` body from one-destination bodies of
     the same message: the first body's common parameters, then each body's
-    destination, numbered again in order."""
+    destination, numbered again in order. A Cc or Bcc address ``keeps``
+    refuses (suppressed since) is left out of every destination."""
     pairs: list[tuple[str, str]] = []
     for number, body in enumerate(bodies, start=1):
+        counts: dict[str, int] = {}
         for name, value in parse_qsl(body.decode("ascii"), keep_blank_values=True)[2:]:
-            if name.startswith("Destinations.member."):
-                pairs.append((_DESTINATION_MEMBER.sub(f"Destinations.member.{number}.", name, count=1), value))
-            elif number == 1:
-                pairs.append((name, value))
+            if not name.startswith("Destinations.member."):
+                if number == 1:
+                    pairs.append((name, value))
+                continue
+            name = _DESTINATION_MEMBER.sub(f"Destinations.member.{number}.", name, count=1)
+            copied = _COPIED_MEMBER.match(name)
+            if copied is not None:
+                if not keeps(value):
+                    continue
+                counts[copied.group(1)] = counts.get(copied.group(1), 0) + 1
+                name = f"{copied.group(1)}.member.{counts[copied.group(1)]}"
+            pairs.append((name, value))
     return query.encode(SEND_BULK_TEMPLATED_EMAIL, pairs)
