@@ -64,6 +64,8 @@ class Config:
     task_backend: str = "default"
     task_queue: str = "default"
     task_priority: int | None = None
+    # Stored templates kept in the repository (``manage.py ses_templates``).
+    templates: dict[str, dict] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._validate_types()
@@ -79,6 +81,7 @@ class Config:
             object.__setattr__(self, "endpoint_url", f"https://email.{region}.amazonaws.com")
         object.__setattr__(self, "tags", dict(self.tags or {}))
         object.__setattr__(self, "event_topic_arns", tuple(self.event_topic_arns or ()))
+        object.__setattr__(self, "templates", dict(self.templates or {}))
         self._validate_values()
 
     def _validate_types(self) -> None:
@@ -133,8 +136,41 @@ class Config:
         for arn in self.event_topic_arns:
             if not isinstance(arn, str) or not arn.startswith("arn:"):
                 problems.append(f"EVENT_TOPIC_ARNS must hold SNS topic ARNs, not {arn!r}")
+        problems.extend(template_problems(self.templates))
         if problems:
             raise ImproperlyConfigured("SES_QUERY: " + "; ".join(problems) + ".")
+
+
+#: The keys of a ``TEMPLATES`` entry.
+TEMPLATE_KEYS = ("subject", "text", "html")
+
+
+def template_problems(templates: Mapping) -> list[str]:
+    """What is wrong with ``TEMPLATES``, each naming the template and the key."""
+    from .params import validate_template_name
+
+    problems = []
+    for name, spec in templates.items():
+        try:
+            validate_template_name(name)
+        except ValueError as error:
+            problems.append(f"TEMPLATES: {error.message.rstrip('.')}")
+        if not isinstance(spec, Mapping):
+            problems.append(f"TEMPLATES[{name!r}] must be a dict with 'subject' and 'text' and/or 'html'")
+            continue
+        for key in spec:
+            if key not in TEMPLATE_KEYS:
+                problems.append(
+                    f"TEMPLATES[{name!r}] has an unknown key {key!r} (known: {', '.join(TEMPLATE_KEYS)})"
+                )
+        if not isinstance(spec.get("subject"), str) or not spec.get("subject"):
+            problems.append(f"TEMPLATES[{name!r}][{'subject'!r}] is required: the subject (SES syntax)")
+        if spec.get("text") is None and spec.get("html") is None:
+            problems.append(f"TEMPLATES[{name!r}] needs 'text' and/or 'html' (a file name)")
+        for key in ("text", "html"):
+            if spec.get(key) is not None and (not isinstance(spec[key], str) or not spec[key]):
+                problems.append(f"TEMPLATES[{name!r}][{key!r}] must be a file name, not {spec[key]!r}")
+    return problems
 
 
 def _profile_region(profile: str | None) -> str | None:
@@ -190,6 +226,7 @@ _TYPES: dict[str, tuple[tuple, str]] = {
     "task_backend": _TEXT,
     "task_queue": _TEXT,
     "task_priority": ((int, type(None)), "an integer or None"),
+    "templates": ((Mapping, type(None)), "a dict of template name to {'subject', 'text', 'html'}"),
 }
 
 #: Settings whose value is never shown, even in an error about its type.
