@@ -90,7 +90,7 @@ def test_control_characters_in_a_subject_are_refused_before_sending(fake_ses, su
 
 def test_a_lone_surrogate_from_elsewhere_is_replaced(fake_ses, caplog):
     from django_ses_query.conf import get_config
-    from django_ses_query.sendlog import write_log
+    from django_ses_query.sending.sendlog import write_log
 
     message = EmailMessage("s", "b", "from@example.com", ["to@example.com"])
     with caplog.at_level(logging.WARNING, logger="django_ses_query"):

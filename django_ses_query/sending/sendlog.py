@@ -135,21 +135,22 @@ def destination_rows(
     """The unsaved rows of a bulk request's destinations (``request.destinations``),
     one per destination, each with its own outcome (``status``,
     ``message_id``, ``error``); None for a row the log does not keep. The
-    fields they share are built once."""
+    fields they share are built and checked once, each row a copy of them."""
     if not config.log:
         return [None] * len(outcomes)
     from ..models import EmailLog
 
-    base = _message_fields(message)
-    base.update(request_fields(config, request))
+    base = request_fields(config, request)  # the message's addresses are the request's
     base.update(attempts=attempts, duration_ms=duration_ms, region=config.region or "",
-                request_id=request_id or "")
+                request_id=request_id or "", status=EmailLog.Status.SENT)
+    notes = fit_columns(base)
+    template = new_row(EmailLog, base)
     rows = []
     for destination, outcome in zip(request.destinations, outcomes):
         if config.log == "failures" and outcome.status == EmailLog.Status.SENT:
             rows.append(None)
             continue
-        fields = dict(base, to=[destination.to], status=outcome.status, message_id=outcome.message_id or "")
+        fields = {"to": [destination.to], "status": outcome.status, "message_id": outcome.message_id or ""}
         if destination.tags is not None:
             fields["tags"] = destination.tags
         if config.log_body:
@@ -161,14 +162,23 @@ def destination_rows(
                 http_status=error.http_status if error.http_status is not None else http_status,
                 request_id=error.request_id or request_id or "",
             )
-        notes = fit_columns(fields)
-        if notes:
+        changed = notes + fit_columns(fields)
+        if changed:
             logger.warning(
                 "The send log row (status=%s, MessageId=%s) was changed to fit the database: %s.",
-                fields["status"], fields["message_id"] or "-", "; ".join(notes),
+                fields["status"], fields["message_id"] or "-", "; ".join(changed),
             )
-        rows.append(new_row(EmailLog, fields))
+        rows.append(copy_row(template, fields))
     return rows
+
+
+def copy_row(template, fields: dict):
+    """A new unsaved row: ``template``'s values, with ``fields`` (attnames) set."""
+    row = type(template).__new__(type(template))
+    row.__dict__.update(template.__dict__)
+    row._state = type(template._state)()
+    row.__dict__.update(fields)
+    return row
 
 
 @lru_cache(maxsize=None)

@@ -264,7 +264,7 @@ def build_templated(
     return BulkSend(template, base, global_json, _destinations(message, to, tags, global_data))
 
 
-def _by_recipient(message, name: str, known: dict[str, str]) -> dict[str, Any]:
+def _by_recipient(message, name: str, known: dict) -> dict[str, Any]:
     """``message.<name>`` (a dict keyed by To address) by lower-cased bare address."""
     value = attribute(message, name)
     if value is None:
@@ -288,14 +288,14 @@ def _by_recipient(message, name: str, known: dict[str, str]) -> dict[str, Any]:
 
 
 def _destinations(message, to: list[str], tags: dict, global_data) -> list[Destination]:
-    known: dict[str, str] = {}
+    known: dict[str, tuple[str, str]] = {}
     for address in to:
-        known.setdefault(bare_address(address).lower(), address)  # Each To recipient once.
+        bare = bare_address(address)
+        known.setdefault(bare.lower(), (address, bare))  # Each To recipient once.
     merge_data = _by_recipient(message, "merge_data", known)
     merge_metadata = _by_recipient(message, "merge_metadata", known)
     destinations = []
-    for key, address in known.items():
-        bare = bare_address(address)
+    for key, (address, bare) in known.items():
         data = merge_data.get(key)
         data_json = "{}" if data is None else encode_data(data, f"merge_data[{bare!r}]")
         own_tags = None
