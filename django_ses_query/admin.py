@@ -185,6 +185,7 @@ class EmailLogAdmin(QueueAdminMixin, admin.ModelAdmin):
                 "reply_to_display",
                 "suppressed_display",
                 "subject",
+                "template_name",
             )
         },
     )
@@ -204,14 +205,18 @@ class EmailLogAdmin(QueueAdminMixin, admin.ModelAdmin):
                 "attempts",
                 "duration_ms",
                 "size_bytes",
+                "bulk_id",
             )
         },
     )
     fieldsets_body = (
         _("Body"),
-        {"fields": ("text_body_display", "html_body_display"), "classes": ("collapse",)},
+        {"fields": ("text_body_display", "html_body_display", "template_data"), "classes": ("collapse",)},
     )
     readonly_fields = (
+        "template_name",
+        "template_data",
+        "bulk_id",
         "status_label",
         "outcome",
         "suppressed_display",

@@ -72,6 +72,8 @@ def test_120_merge_data_recipients_are_three_requests_and_120_rows(make_backend,
     assert first["Destinations.member.1.ReplacementTemplateData"] == "{}"
     rows = {row.to[0]: row for row in EmailLog.objects.all()}
     assert len(rows) == 120
+    assert [len({rows[a].bulk_id for a in destinations(r)}) for r in requests] == [1, 1, 1]
+    assert len({row.bulk_id for row in rows.values()}) == 3
     ids = dict(zip(destinations(requests[0]) + destinations(requests[2]),
                    requests[0].message_ids + requests[2].message_ids))
     assert all(rows[address].message_id == ids[address] and rows[address].status == "sent" for address in ids)
@@ -256,3 +258,21 @@ def test_queued_template_without_merge_data_is_one_row(queue_and_run, fake_ses):
     assert (count, queued) == (1, ["queued"])
     assert [r.action for r in fake_ses.requests] == ["SendTemplatedEmail"]
     assert EmailLog.objects.get().status == "sent"
+
+
+def test_log_failures_keeps_only_the_failed_destinations(make_backend, fake_ses):
+    fake_ses.enqueue(bulk_status("Success", "MessageRejected", "Success"))
+    message = templated(3, merge_data={})
+    assert make_backend(log="failures").send_messages([message]) == 1
+    (row,) = EmailLog.objects.all()
+    assert (row.to, row.status) == (["r1@example.com"], "failed")
+    assert message.ses_recipients["r0@example.com"].log is None
+    assert message.ses_recipients["r1@example.com"].log == row
+
+
+def test_the_admin_shows_the_template(make_backend, fake_ses, admin_client):
+    make_backend(log_body=True).send_messages([templated(2, merge_data={"r1@example.com": {"name": "Uno"}})])
+    row = EmailLog.objects.get(to=["r1@example.com"])
+    page = admin_client.get(f"/admin/django_ses_query/emaillog/{row.pk}/change/").content.decode()
+    assert row.bulk_id and EmailLog.objects.get(to=["r0@example.com"]).bulk_id == row.bulk_id
+    assert "welcome" in page and row.bulk_id in page and "Uno" in page

@@ -9,6 +9,7 @@ row), and ``message.ses_recipients`` says what happened to each recipient.
 from __future__ import annotations
 
 import logging
+import uuid
 
 from ..exceptions import SESError
 from ..templates.message import BulkSend
@@ -120,7 +121,7 @@ class DirectPath:
             attempts, duration_ms = getattr(error, "attempts", 0), getattr(error, "duration_ms", None)
         rows = destination_rows(
             self.config, message, request, outcomes,
-            request_id=request_id, attempts=attempts, duration_ms=duration_ms,
+            request_id=request_id, attempts=attempts, duration_ms=duration_ms, bulk_id=uuid.uuid4().hex,
         )
         for destination, outcome, row in zip(request.destinations, outcomes, rows):
             status = RecipientStatus(outcome.status, outcome.message_id, outcome.error)

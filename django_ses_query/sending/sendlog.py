@@ -130,19 +130,20 @@ def log_row(
 
 def destination_rows(
     config: Config, message, request: SendRequest, outcomes: list, *, request_id: str | None = None,
-    attempts: int = 0, duration_ms: int | None = None, http_status: int | None = None,
+    attempts: int = 0, duration_ms: int | None = None, http_status: int | None = None, bulk_id: str = "",
 ) -> list:
     """The unsaved rows of a bulk request's destinations (``request.destinations``),
     one per destination, each with its own outcome (``status``,
-    ``message_id``, ``error``); None for a row the log does not keep. The
-    fields they share are built and checked once, each row a copy of them."""
+    ``message_id``, ``error``); None for a row the log does not keep.
+    ``bulk_id`` marks the rows of one request. The fields they share are
+    built and checked once, each row a copy of them."""
     if not config.log:
         return [None] * len(outcomes)
     from ..models import EmailLog
 
     base = request_fields(config, request)  # the message's addresses are the request's
     base.update(attempts=attempts, duration_ms=duration_ms, region=config.region or "",
-                request_id=request_id or "", status=EmailLog.Status.SENT)
+                request_id=request_id or "", status=EmailLog.Status.SENT, bulk_id=bulk_id)
     notes = fit_columns(base)
     template = new_row(EmailLog, base)
     rows = []
