@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
+from operator import itemgetter
 from collections.abc import Callable
 
 from django.db import connections, transaction
@@ -74,22 +75,23 @@ def insert_returning(alias: str, rows: list) -> None:
         _batch_sizes[key] = max(1, min(limit, 65535 // len(fields)))
     size = _batch_sizes[key]
     one = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    last: list = [object()] * len(fields)
+    values_of = itemgetter(*attnames)
+    last: tuple = (object(),) * len(fields)
     prepared: list = [None] * len(fields)
     with connection.cursor() as cursor:
         for start in range(0, len(rows), size):
             batch = rows[start:start + size]
-            params = []
+            params: list = []
             for row in batch:
                 for field in stamped:
                     setattr(row, field.attname, now)
-                values = row.__dict__
-                for index, attname in enumerate(attnames):
-                    value = values[attname]
-                    if value is not last[index]:
-                        last[index] = value
-                        prepared[index] = preparers[index](value, connection)
-                    params.append(prepared[index])
+                values = values_of(row.__dict__)
+                prepared = [
+                    before if value is previous else prepare(value, connection)
+                    for prepare, value, previous, before in zip(preparers, values, last, prepared)
+                ]
+                last = values
+                params += prepared
             cursor.execute(
                 f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES {', '.join([one] * len(batch))} "
                 f"RETURNING {quote(model._meta.pk.column)}",
