@@ -55,6 +55,16 @@ def test_push_creates_then_updates_then_leaves_unchanged(declared):
     assert run("list").split("\t")[0] == "welcome"
 
 
+def test_diff_lists_templates_only_ses_has(declared, settings):
+    run("push")
+    settings.SES_QUERY["TEMPLATES"] = {"other": {"subject": "S", "text": "emails/welcome.txt"}}
+    with pytest.raises(SystemExit) as exited:
+        out = io.StringIO()
+        call_command("ses_templates", "diff", stdout=out)
+    assert exited.value.code == 1
+    assert out.getvalue() == "other: new\nwelcome: only in SES\n"
+
+
 def test_a_missing_file_is_a_command_error_and_nothing_is_pushed(declared, settings, wire):
     settings.SES_QUERY["TEMPLATES"]["other"] = {"subject": "S", "text": "emails/missing.txt"}
     with pytest.raises(CommandError, match=r"TEMPLATES\['other'\]\['text'\].*missing\.txt"):

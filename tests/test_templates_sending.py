@@ -276,3 +276,19 @@ def test_the_admin_shows_the_template(make_backend, fake_ses, admin_client):
     page = admin_client.get(f"/admin/django_ses_query/emaillog/{row.pk}/change/").content.decode()
     assert row.bulk_id and EmailLog.objects.get(to=["r0@example.com"]).bulk_id == row.bulk_id
     assert "welcome" in page and row.bulk_id in page and "Uno" in page
+
+
+def test_with_concurrency_one_failed_request_does_not_fail_the_message(make_backend, fake_ses):
+    fake_ses.enqueue(error("MessageRejected"))
+    message = templated(150, merge_data={})
+    assert make_backend(max_concurrency=3, max_retries=0).send_messages([message]) == 1
+    assert EmailLog.objects.filter(status="failed").count() == 50
+    assert EmailLog.objects.filter(status="sent").count() == 100
+
+
+def test_with_concurrency_nothing_accepted_raises_once_every_request_is_done(make_backend, fake_ses):
+    fake_ses.enqueue(*[bulk_status(*["TemplateDoesNotExist"] * 50)] * 3)
+    with pytest.raises(SESTemplateError):
+        make_backend(max_concurrency=3).send_messages([templated(150, merge_data={})])
+    assert len(fake_ses.requests) == 3
+    assert EmailLog.objects.filter(status="failed", error_code="TemplateDoesNotExist").count() == 150
