@@ -161,7 +161,7 @@ class Pipeline:
         in flight finish and are recorded) and is raised."""
         items = list(items)
         # A bulk message is many requests: up to MAX_CONCURRENCY in flight.
-        requests = len(items) if len(items) > 1 or not any(map(is_bulk, items)) else self.config.max_concurrency
+        requests = self.config.max_concurrency if any(map(is_bulk, items)) else len(items)
         if self.config.max_concurrency > 1 and requests > 1:
             return self._run_concurrently(path, items, fail_silently, requests)
         return self._run_sequentially(path, items, fail_silently)
