@@ -292,3 +292,8 @@ def test_with_concurrency_nothing_accepted_raises_once_every_request_is_done(mak
         make_backend(max_concurrency=3).send_messages([templated(150, merge_data={})])
     assert len(fake_ses.requests) == 3
     assert EmailLog.objects.filter(status="failed", error_code="TemplateDoesNotExist").count() == 150
+
+
+def test_send_templated_email_keeps_its_data_with_log_body(make_backend, fake_ses):
+    make_backend(log_body=True).send_messages([templated(to=["a@example.com"], merge_global_data={"n": 1})])
+    assert EmailLog.objects.get().template_data == {"merge_global_data": {"n": 1}, "merge_data": None}

@@ -234,7 +234,7 @@ def build_templated(
     global_json = "{}" if global_data is None else encode_data(global_data, "merge_global_data")
     base = SendRequest(
         SEND_TEMPLATED_EMAIL, {}, source, to, cc, bcc, reply_to, "", configuration_set, tags,
-        template_name=template, template_data={"merge_global_data": global_data},
+        template_name=template, template_data={"merge_global_data": global_data, "merge_data": None},
     )
     if not is_bulk(message):
         count = len(to) + len(cc) + len(bcc)
