@@ -164,6 +164,7 @@ def test_cc_is_copied_into_each_destination_and_requests_hold_at_most_50_recipie
         ({"template_id": "no spaces"}, "InvalidTemplateName", "no spaces"),
         ({"merge_metadata": {"r0@example.com": {"bad tag": "x"}}}, "InvalidTag", "bad tag"),
         ({"to": [f"r{i}@example.com" for i in range(51)]}, "TooManyRecipients", "51"),
+        ({"to": [], "cc": ["c@example.com"], "merge_data": {}}, "NoToRecipients", "no To recipient"),
     ],
 )
 def test_bad_input_is_refused_before_anything_is_sent(make_backend, fake_ses, attributes, code, words):

@@ -255,6 +255,12 @@ def build_templated(
             "TemplateData": global_json,
         })
         return _finish(base)
+    if not to:
+        raise _invalid(
+            "NoToRecipients",
+            "merge_data and merge_metadata send one destination per To recipient, and the message has "
+            "no To recipient (Cc and Bcc are copied into each destination).",
+        )
     if 1 + len(cc) + len(bcc) > MAX_RECIPIENTS:
         raise _invalid(
             "TooManyRecipients",
