@@ -13,7 +13,7 @@ from django.core.management import CommandError, call_command
 
 from django_ses_query.backend import EmailBackend
 from django_ses_query.models import EmailLog
-from tests.moto_sending import SENDER, ses, ses_query, wire  # noqa: F401  Fixtures.
+from tests.moto_sending import BACKEND, SENDER, needs_mailers, ses, ses_query, wire  # noqa: F401  Fixtures.
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 
@@ -63,6 +63,15 @@ def test_diff_lists_templates_only_ses_has(declared, settings):
         call_command("ses_templates", "diff", stdout=out)
     assert exited.value.code == 1
     assert out.getvalue() == "other: new\nwelcome: only in SES\n"
+
+
+@needs_mailers
+def test_using_pushes_the_templates_of_that_mailer(declared, settings):
+    options = {key.lower(): value for key, value in settings.SES_QUERY.items()}
+    options["templates"] = {"other": options.pop("templates")["welcome"]}
+    settings.MAILERS = {**settings.MAILERS, "ses": {"BACKEND": BACKEND, "OPTIONS": options}}
+    assert run("push", using="ses") == "other: created\n"
+    assert run("list").split("\t")[0] == "other"
 
 
 def test_a_missing_file_is_a_command_error_and_nothing_is_pushed(declared, settings, wire):
