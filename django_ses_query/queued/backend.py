@@ -7,8 +7,8 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
-from ..conf import OPTION_NAMES, SECRET_OPTIONS
 from ..addresses import bare_address
+from ..conf import OPTION_NAMES, SECRET_OPTIONS
 from ..exceptions import SESError
 from ..sending.backend import EmailBackend
 from ..sending.direct import DirectPath

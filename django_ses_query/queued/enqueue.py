@@ -9,6 +9,7 @@ The task carries the row's id only, plus which settings to send with.
 from __future__ import annotations
 
 import logging
+import uuid
 from contextlib import nullcontext
 from collections.abc import Iterable
 from functools import partial
@@ -41,8 +42,6 @@ def bulk_rows(config: Config, bulk) -> list:
     (``templates.message.BulkSend``): one per destination, each holding its
     own one-destination request; the rows of one ``SendBulkTemplatedEmail``
     (up to 50) share a ``bulk_id``. Returns a list of rows per request."""
-    import uuid
-
     from ..models import EmailLog
 
     chunks = []
