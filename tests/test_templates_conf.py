@@ -71,3 +71,29 @@ def test_ses_template_errors_are_not_retried(code):
             "<RequestId>r</RequestId></ErrorResponse>").encode()
     error = parse_error(body, 400)
     assert isinstance(error, SESTemplateError) and error.code == code and not error.retryable
+
+
+def test_list_follows_next_token_and_an_ses_error_is_one_line(fake_ses):
+    import io
+
+    from django.core.management import CommandError, call_command
+
+    from tests.fakeses import error, xml
+
+    def page(names, token=""):
+        members = "".join(f"<member><Name>{n}</Name><CreatedTimestamp>2026-01-0{i + 1}T00:00:00Z</CreatedTimestamp>"
+                          "</member>" for i, n in enumerate(names))
+        next_token = f"<NextToken>{token}</NextToken>" if token else ""
+        return xml(200, f'<ListTemplatesResponse xmlns="http://ses.amazonaws.com/doc/2010-12-01/"><ListTemplatesResult>'
+                        f"<TemplatesMetadata>{members}</TemplatesMetadata>{next_token}</ListTemplatesResult>"
+                        "<ResponseMetadata><RequestId>r</RequestId></ResponseMetadata></ListTemplatesResponse>")
+
+    fake_ses.enqueue(page(["a", "b"], "tok-1"), page(["c"]))
+    out = io.StringIO()
+    call_command("ses_templates", "list", stdout=out)
+    assert [line.split("\t")[0] for line in out.getvalue().splitlines()] == ["a", "b", "c"]
+    assert fake_ses.requests[1].params["NextToken"] == "tok-1"
+    fake_ses.enqueue(error("Throttling"))
+    with pytest.raises(CommandError) as raised:
+        call_command("ses_templates", "delete", "a", "--no-input", stdout=io.StringIO())
+    assert "Throttling" in str(raised.value) and "\n" not in str(raised.value)
