@@ -187,6 +187,7 @@ class EmailLogAdmin(QueueAdminMixin, admin.ModelAdmin):
                 "suppressed_display",
                 "subject",
                 "topic",
+                "template_name",
             )
         },
     )
@@ -206,14 +207,18 @@ class EmailLogAdmin(QueueAdminMixin, admin.ModelAdmin):
                 "attempts",
                 "duration_ms",
                 "size_bytes",
+                "bulk_id",
             )
         },
     )
     fieldsets_body = (
         _("Body"),
-        {"fields": ("text_body_display", "html_body_display"), "classes": ("collapse",)},
+        {"fields": ("text_body_display", "html_body_display", "template_data"), "classes": ("collapse",)},
     )
     readonly_fields = (
+        "template_name",
+        "template_data",
+        "bulk_id",
         "status_label",
         "outcome",
         "suppressed_display",

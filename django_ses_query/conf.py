@@ -74,6 +74,8 @@ class Config:
     unsubscribe_topic: str = ""
     unsubscribe_base_url: str | None = None
     unsubscribe_mailto: str | None = None
+    # Stored templates kept in the repository (``manage.py ses_templates``).
+    templates: dict[str, dict] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._validate_types()
@@ -92,6 +94,7 @@ class Config:
         object.__setattr__(self, "inbound_discard_on_fail", tuple(self.inbound_discard_on_fail or ()))
         if self.unsubscribe_base_url:
             object.__setattr__(self, "unsubscribe_base_url", self.unsubscribe_base_url.rstrip("/"))
+        object.__setattr__(self, "templates", dict(self.templates or {}))
         self._validate_values()
 
     def _validate_types(self) -> None:
@@ -168,12 +171,44 @@ class Config:
             )
         if self.unsubscribe_mailto is not None and mailto_problem(self.unsubscribe_mailto):
             problems.append(f"UNSUBSCRIBE_MAILTO {self.unsubscribe_mailto!r} {mailto_problem(self.unsubscribe_mailto)}")
+        problems.extend(template_problems(self.templates))
         if problems:
             raise ImproperlyConfigured("SES_QUERY: " + "; ".join(problems) + ".")
 
 
 #: The verdicts ``INBOUND_DISCARD_ON_FAIL`` may name.
 INBOUND_VERDICTS = ("spam", "virus")
+
+#: The keys of a ``TEMPLATES`` entry.
+TEMPLATE_KEYS = ("subject", "text", "html")
+
+
+def template_problems(templates: Mapping) -> list[str]:
+    """What is wrong with ``TEMPLATES``, each naming the template and the key."""
+    from .params import validate_template_name
+
+    problems = []
+    for name, spec in templates.items():
+        try:
+            validate_template_name(name)
+        except ValueError as error:
+            problems.append(f"TEMPLATES: {error.message.rstrip('.')}")
+        if not isinstance(spec, Mapping):
+            problems.append(f"TEMPLATES[{name!r}] must be a dict with 'subject' and 'text' and/or 'html'")
+            continue
+        for key in spec:
+            if key not in TEMPLATE_KEYS:
+                problems.append(
+                    f"TEMPLATES[{name!r}] has an unknown key {key!r} (known: {', '.join(TEMPLATE_KEYS)})"
+                )
+        if not isinstance(spec.get("subject"), str) or not spec.get("subject"):
+            problems.append(f"TEMPLATES[{name!r}][{'subject'!r}] is required: the subject (SES syntax)")
+        if spec.get("text") is None and spec.get("html") is None:
+            problems.append(f"TEMPLATES[{name!r}] needs 'text' and/or 'html' (a file name)")
+        for key in ("text", "html"):
+            if spec.get(key) is not None and (not isinstance(spec[key], str) or not spec[key]):
+                problems.append(f"TEMPLATES[{name!r}][{key!r}] must be a file name, not {spec[key]!r}")
+    return problems
 
 
 def _profile_region(profile: str | None) -> str | None:
@@ -237,6 +272,7 @@ _TYPES: dict[str, tuple[tuple, str]] = {
     "unsubscribe_topic": _TEXT,
     "unsubscribe_base_url": _OPTIONAL_TEXT,
     "unsubscribe_mailto": _OPTIONAL_TEXT,
+    "templates": ((Mapping, type(None)), "a dict of template name to {'subject', 'text', 'html'}"),
 }
 
 #: Settings whose value is never shown, even in an error about its type.

@@ -3,6 +3,7 @@ those messages, and the addresses that must not be mailed again."""
 
 from __future__ import annotations
 
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -22,14 +23,19 @@ class EmailLog(models.Model):
     class Action(models.TextChoices):
         SEND_EMAIL = "SendEmail", "SendEmail"
         SEND_RAW_EMAIL = "SendRawEmail", "SendRawEmail"
+        SEND_TEMPLATED_EMAIL = "SendTemplatedEmail", "SendTemplatedEmail"
+        SEND_BULK_TEMPLATED_EMAIL = "SendBulkTemplatedEmail", "SendBulkTemplatedEmail"
 
     class Outcome(models.TextChoices):
         """What SES events say happened to the message; the worst over all
-        recipients (complained > bounced > rejected > delivered > delayed)."""
+        recipients (complained > bounced > rejected > rendering failed >
+        delivered > delayed)."""
 
         NONE = "", _("no event yet")
         DELAYED = "delayed", _("delayed")
         DELIVERED = "delivered", _("delivered")
+        #: SES could not render the stored template (a Rendering Failure event).
+        RENDERING_FAILED = "rendering_failed", _("rendering failed")
         REJECTED = "rejected", _("rejected")
         BOUNCED = "bounced", _("bounced")
         COMPLAINED = "complained", _("complained")
@@ -37,7 +43,7 @@ class EmailLog(models.Model):
     created_at = models.DateTimeField(_("created at"), auto_now_add=True, db_index=True)
     status = models.CharField(_("status"), max_length=16, choices=Status.choices)
     outcome = models.CharField(_("outcome"), max_length=16, choices=Outcome.choices, blank=True, default="")
-    action = models.CharField(_("action"), max_length=16, choices=Action.choices, blank=True)
+    action = models.CharField(_("action"), max_length=32, choices=Action.choices, blank=True)
     message_id = models.CharField(_("SES MessageId"), max_length=128, blank=True, db_index=True)
     request_id = models.CharField(_("SES RequestId"), max_length=128, blank=True)
     from_email = models.TextField(_("from"), blank=True)
@@ -64,6 +70,12 @@ class EmailLog(models.Model):
     # signature: those expire), kept until the row is final.
     request_body = models.TextField(_("unsigned request"), blank=True)
     claimed_at = models.DateTimeField(_("claimed at"), null=True, blank=True)
+    # Stored templates: the template's name, and (with LOG_BODY, or while
+    # queued) the {"merge_global_data": ..., "merge_data": ...} sent.
+    template_name = models.CharField(_("template"), max_length=64, blank=True)
+    template_data = models.JSONField(_("template data"), null=True, blank=True, encoder=DjangoJSONEncoder)
+    # The rows of one SendBulkTemplatedEmail request share it.
+    bulk_id = models.CharField(_("bulk request"), max_length=32, blank=True, db_index=True)
     resent_from = models.ForeignKey(
         "self", verbose_name=_("resent from"), null=True, blank=True,
         on_delete=models.SET_NULL, related_name="resends",

@@ -33,12 +33,14 @@ Outcome = EmailLog.Outcome
 OUTCOMES = {
     EmailEvent.Type.DELIVERY_DELAY: Outcome.DELAYED,
     EmailEvent.Type.DELIVERY: Outcome.DELIVERED,
+    EmailEvent.Type.RENDERING_FAILURE: Outcome.RENDERING_FAILED,
     EmailEvent.Type.REJECT: Outcome.REJECTED,
     EmailEvent.Type.BOUNCE: Outcome.BOUNCED,
     EmailEvent.Type.COMPLAINT: Outcome.COMPLAINED,
 }
 PRECEDENCE = [
-    Outcome.NONE, Outcome.DELAYED, Outcome.DELIVERED, Outcome.REJECTED, Outcome.BOUNCED, Outcome.COMPLAINED,
+    Outcome.NONE, Outcome.DELAYED, Outcome.DELIVERED, Outcome.RENDERING_FAILED, Outcome.REJECTED,
+    Outcome.BOUNCED, Outcome.COMPLAINED,
 ]
 
 

@@ -7,13 +7,16 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
+from ..addresses import bare_address
 from ..conf import OPTION_NAMES, SECRET_OPTIONS
 from ..exceptions import SESError
 from ..sending.backend import EmailBackend
 from ..sending.direct import DirectPath
 from ..sending.pipeline import Job, raise_error
 from ..sending.sendlog import write_log
-from .enqueue import queue, row_fields
+from ..templates.message import BulkSend
+from ..templates.results import RecipientStatus
+from .enqueue import bulk_rows, queue, row_fields
 
 logger = logging.getLogger("django_ses_query")
 
@@ -52,6 +55,8 @@ class QueuedEmailBackend(EmailBackend):
     def send_messages(self, email_messages) -> int:
         """Queue the messages; return how many were queued.
 
+        A bulk templated message is one row per destination and one task
+        per ``SendBulkTemplatedEmail`` (50 destinations); it counts once.
         Validation errors raise (or are logged, with ``fail_silently``) as
         with the direct backend, after the messages before them were queued.
         """
@@ -61,10 +66,13 @@ class QueuedEmailBackend(EmailBackend):
         from ..models import EmailLog
 
         queued = []
+        tasks = []  # the rows that get a task
+        counted: set[int] = set()
         first_error: SESError | None = None
         for message in messages:
             message.ses_message_id = None
             message.ses_log = None
+            message.ses_recipients = {}
             if first_error is not None:
                 continue  # Not attempted, as with the direct backend.
             try:
@@ -76,39 +84,62 @@ class QueuedEmailBackend(EmailBackend):
                 if not self.fail_silently:
                     first_error = error
                 continue
+            if isinstance(prepared, BulkSend):
+                chunks = bulk_rows(self.config, prepared)
+                for rows in chunks:
+                    queued.extend((message, message, row) for row in rows)
+                    tasks.append(rows[0])
+                if chunks:
+                    counted.add(id(message))
+                continue
             for one, request in prepared:
-                queued.append((message, one, EmailLog(**row_fields(self.config, request))))
+                row = EmailLog(**row_fields(self.config, request))
+                queued.append((message, one, row))
+                tasks.append(row)
+                counted.add(id(message))
             if copy_error is not None and not self.fail_silently:
                 first_error = copy_error
         if queued:
-            queue(self.config, [row for _, _, row in queued], self.task_kwargs)
+            queue(self.config, [row for _, _, row in queued], self.task_kwargs, tasks=tasks)
             for message, one, row in queued:
+                if row.bulk_id:
+                    message.ses_recipients[bare_address(row.to[0])] = RecipientStatus(
+                        EmailLog.Status.QUEUED, log=row
+                    )
+                    continue
                 one.ses_log = row
                 if message is not one and message.ses_log is None:
                     message.ses_log = row  # its first copy's
         if first_error is not None:
             raise_error(first_error)
-        return len({id(message) for message, _, _ in queued})
+        return len(counted)
 
-    def prepare(self, message) -> tuple[list, SESError | None]:
+    def prepare(self, message) -> tuple[list | BulkSend, SESError | None]:
         """``pre_send``, the request (one per recipient for a message with a
-        topic), and suppression as an early exit (the worker checks again
-        when it sends): the ``(message or copy, request)`` pairs to queue,
-        and the first error of a copy not queued (its row is ``failed``:
-        the suppression list could not be read)."""
+        topic; a :class:`BulkSend` for a stored template with
+        ``merge_data``), and suppression as an early exit (the worker checks
+        again when it sends): what to queue, and the first error of a copy
+        not queued (its row is ``failed``: the suppression list could not be
+        read)."""
         prepared = self.pipeline.prepare(message)
         if prepared is None:
             return [], None
+        if isinstance(prepared, BulkSend):
+            self.pipeline.drop_suppressed(prepared)
+            for destination in prepared.suppressed:
+                log = write_log(self.config, message, prepared.request_for([destination]), status="suppressed")
+                message.ses_recipients[destination.address] = RecipientStatus("suppressed", log=log)
+            return prepared, None
         jobs = [Job(one, request, origin=message) for one, request in prepared]
         kept, first_error = [], None
         for job in self.pipeline.filter_jobs(jobs, self.suppressed):
-            if job.error is None:
+            if job.failure is None:
                 kept.append((job.message, job.request))
                 continue
             failed = DirectPath(self.pipeline, fail_silently=self.fail_silently)
-            failed.record(job, error=job.error)
+            failed.record(job, error=job.failure)
             failed.writer.flush()
-            first_error = first_error or job.error
+            first_error = first_error or job.failure
         return kept, first_error
 
     def suppressed(self, job) -> None:

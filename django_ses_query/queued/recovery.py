@@ -110,6 +110,7 @@ def resend(backend, row):
             for name in (
                 "action", "from_email", "to", "cc", "bcc", "reply_to", "subject", "size_bytes", "suppressed",
                 "configuration_set", "tags", "region", "text_body", "html_body", "request_body", "topic",
+                "template_name",
             )
         }
         fields["status"] = EmailLog.Status.QUEUED

@@ -13,6 +13,11 @@ the calling thread. What differs between paths is a small *path* object
 (``direct`` for ``EmailBackend.send_messages()``, ``rows`` for a queued row
 claimed by a worker): how an item becomes a request, and how its outcome is
 recorded. There is no other send loop.
+
+A message sent with a stored template and ``merge_data`` is one item that
+becomes several jobs, one per ``SendBulkTemplatedEmail`` (50 destinations):
+those are what is in flight, and once a message's first job has gone, the
+rest go too (nothing is partly sent because another message failed).
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from ..conf import Config
 from ..exceptions import CancelSend, SESError, SESInterruptedError, SESPreSendError
 from ..params import SendRequest
 from ..signals import pre_send
+from ..templates.message import BulkSend, build_templated, is_bulk, is_templated
 from .copies import build_requests
 from .suppression import remove_suppressed_from_all
 
@@ -41,15 +47,20 @@ logger = logging.getLogger("django_ses_query")
 class Job:
     """One request on its way: the message the signals see (a copy, for one
     recipient of a message with a topic), its request (None when it failed
-    before one was built), its queued row, if any, the item it came from
-    (counted once however many copies SES accepted), and an error that
-    fails it before it is sent."""
+    before one was built), its queued row (rows, for a queued bulk request),
+    if any, the item it came from (counted once however many copies SES
+    accepted), what the jobs of one bulk message share (``group``, see
+    ``sending/bulk.py``), ``failure``: an error that fails it before it is
+    sent, and ``error``: set by ``Path.record``, the failure to report for
+    it (raised unless ``fail_silently``)."""
 
     message: Any
     request: SendRequest | None = None
     row: Any = None
     done: bool = False
     origin: Any = None
+    group: Any = None
+    failure: SESError | None = None
     error: SESError | None = None
 
     @property
@@ -66,8 +77,9 @@ class Path(Protocol):
     def unprepared(self, item) -> Job:
         """The job to record when ``prepare`` raised."""
 
-    def record(self, job: Job, response=None, error: SESError | None = None) -> bool:
-        """Log the outcome and fire ``post_send``; True when sent."""
+    def record(self, job: Job, response=None, error: SESError | None = None) -> int:
+        """Log the outcome and fire ``post_send``; 1 when it makes its item
+        count as sent, else 0. Sets ``job.error``."""
 
     def commit_due(self) -> None:
         """Write rows that waited long enough."""
@@ -103,10 +115,12 @@ class Pipeline:
 
     # The stages.
 
-    def prepare(self, message) -> list[tuple[Any, SendRequest]] | None:
+    def prepare(self, message) -> list[tuple[Any, SendRequest]] | BulkSend | None:
         """``pre_send``, then the request, or one per recipient for a
         message with a topic (``copies``): ``(message or copy, request)``
-        pairs. None: cancelled by a receiver."""
+        pairs; for a stored template with ``merge_data``, a
+        :class:`BulkSend` (split into requests once suppression has run).
+        None: cancelled by a receiver."""
         try:
             pre_send.send(sender=self.sender, message=message)
         except CancelSend as cancel:
@@ -115,6 +129,13 @@ class Pipeline:
         except Exception as error:
             # Logged as a failure like any other (see raise_error).
             raise SESPreSendError(error) from None
+        if is_templated(message):
+            built = build_templated(
+                message,
+                default_configuration_set=self.config.configuration_set,
+                default_tags=self.config.tags,
+            )
+            return built if isinstance(built, BulkSend) else [(message, built)]
         prepared = build_requests(message, self.config)
         if len(prepared) > 1 or prepared[0][0] is not message:
             message.ses_copies = [one for one, _ in prepared]
@@ -138,7 +159,7 @@ class Pipeline:
             )
         except SESError as error:
             for job in jobs:
-                job.error = error
+                job.failure = error
             return jobs
         kept = []
         for job, keep in zip(jobs, keeps):
@@ -147,6 +168,14 @@ class Pipeline:
             else:
                 suppressed(job)
         return kept
+
+    def drop_suppressed(self, bulk: BulkSend) -> None:
+        """Suppression for a bulk send, before it is split into requests
+        (bounces and complaints, with ``SUPPRESSION``)."""
+        if self.config.suppression:
+            from .suppression import drop_suppressed
+
+            drop_suppressed(bulk, self.config.log_database)
 
     def transmit(self, request: SendRequest):
         """The rate limit and the call (safe on a worker thread: no database
@@ -174,7 +203,8 @@ class Pipeline:
         accepted: set[int] = set()
         # A single message may still be several requests (copies by topic).
         several = len(items) > 1 or (
-            len(items) == 1 and bool(self.config.unsubscribe_topic or getattr(items[0], "unsubscribe_topic", None))
+            len(items) == 1
+            and bool(self.config.unsubscribe_topic or getattr(items[0], "unsubscribe_topic", None) or is_bulk(items[0]))
         )
         if self.config.max_concurrency > 1 and several:
             self._run_concurrently(path, items, fail_silently, accepted)
@@ -195,21 +225,22 @@ class Pipeline:
             for job in jobs:
                 path.commit_due()
                 try:
-                    if job.error is not None:
-                        raise job.error
+                    if job.failure is not None:
+                        raise job.failure
                     response = self.transmit(job.request)
                 except SESError as error:
-                    path.record(job, error=error)
-                    if not fail_silently:
-                        raise_error(error)
-                    continue
+                    counted = path.record(job, error=error)
                 except (KeyboardInterrupt, SystemExit) as interruption:
                     # Stopped after the request was written: SES may have sent it.
                     if getattr(interruption, "ses_outcome_unknown", False):
                         path.record(job, error=SESInterruptedError(interruption))
                     raise
-                if path.record(job, response):
+                else:
+                    counted = path.record(job, response)
+                if counted:
                     accepted.add(id(job.item))
+                if job.error is not None and not fail_silently:
+                    raise_error(job.error)
 
     def _run_concurrently(self, path: Path, items: list, fail_silently: bool, accepted: set) -> None:
         first_error: SESError | None = None
@@ -227,7 +258,8 @@ class Pipeline:
             while True:
                 # Keep up to `workers` requests in flight until a failure
                 # (when not failing silently) stops new sends.
-                while len(in_flight) < workers and first_error is None:
+                # A bulk message's remaining requests go even then.
+                while len(in_flight) < workers and (first_error is None or (ready and ready[0].group is not None)):
                     if not ready:
                         item = next(pending, None)
                         if item is None:
@@ -240,10 +272,10 @@ class Pipeline:
                                 first_error = error
                         continue
                     job = ready.popleft()
-                    if job.error is not None:
-                        path.record(job, error=job.error)
-                        if not fail_silently:
-                            first_error = job.error
+                    if job.failure is not None:
+                        path.record(job, error=job.failure)
+                        if not fail_silently and first_error is None:
+                            first_error = job.failure
                         continue
                     future = pool.submit(self.transmit, job.request)
                     in_flight[future] = job
@@ -264,12 +296,13 @@ class Pipeline:
                     try:
                         response = future.result()
                     except SESError as error:
-                        path.record(job, error=error)
-                        if not fail_silently and first_error is None:
-                            first_error = error
-                        continue
-                    if path.record(job, response):
+                        counted = path.record(job, error=error)
+                    else:
+                        counted = path.record(job, response)
+                    if counted:
                         accepted.add(id(job.item))
+                    if job.error is not None and not fail_silently and first_error is None:
+                        first_error = job.error
         if first_error is not None:
             raise_error(first_error)
 

@@ -39,6 +39,50 @@ def suppression_topics(topic: str, everyone: bool) -> list[str]:
     return topics
 
 
+def suppressed_keys(addresses, using: str) -> set[str] | None:
+    """The normalized keys of ``addresses`` suppressed for every message
+    (bounces, complaints: topic ``""``); None when
+    the table cannot be read (logged: the message goes to everyone)."""
+    from ..models import Suppression, normalize_address
+
+    keys = {normalize_address(bare_address(a)) for a in addresses}
+    try:
+        return set(
+            Suppression.objects.using(using).filter(address__in=keys, topic="").values_list("address", flat=True)
+        )
+    except Exception:
+        logger.exception("Could not read the suppression list; sending to every recipient.")
+        return None
+
+
+def drop_suppressed(bulk, using: str) -> None:
+    """A bulk send (``templates.message.BulkSend``) before it is split into
+    requests: a destination whose To address is suppressed goes (into
+    ``bulk.suppressed``); a suppressed Cc or Bcc leaves every destination."""
+    from ..models import normalize_address
+
+    base = bulk.base
+    suppressed = suppressed_keys([*(d.to for d in bulk.destinations), *base.cc, *base.bcc], using)
+    if not suppressed:
+        return
+    kept = []
+    for destination in bulk.destinations:
+        if normalize_address(destination.address) in suppressed:
+            bulk.suppressed.append(destination)
+        else:
+            kept.append(destination)
+    bulk.destinations = kept
+    for name in ("cc", "bcc"):
+        addresses = getattr(base, name)
+        left = [a for a in addresses if normalize_address(bare_address(a)) not in suppressed]
+        base.suppressed.extend(bare_address(a) for a in addresses if a not in left)
+        setattr(base, name, left)
+    logger.info(
+        "Not sending to suppressed address(es): %s.",
+        ", ".join([d.address for d in bulk.suppressed] + base.suppressed),
+    )
+
+
 def remove_suppressed(request: SendRequest, using: str, *, everyone: bool = True) -> bool:
     """Take suppressed addresses out of ``request`` (added to its
     ``suppressed``); return False when no recipient is left.
