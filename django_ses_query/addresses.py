@@ -23,6 +23,9 @@ def _invalid(code: str, message: str) -> SESInvalidMessageError:
 #: Control characters but TAB: CR/LF would start a header line; NUL and the
 #: rest are refused by SES (and by PostgreSQL, for the send log).
 _CONTROLS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+#: An address with nothing around it (``a@example.com``): no parsing needed
+#: (large bulk sends have thousands, more than the caches below hold).
+_PLAIN_ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9.-]+\Z")
 
 
 def check_header_text(name: str, value: str) -> str:
@@ -56,7 +59,9 @@ def _format_address(raw: str, name: str | None, addr: str | None) -> str:
         raise _invalid("InvalidAddress", f"Invalid address {raw!r}: it contains a newline.")
     if _CONTROLS.search(raw) or "\t" in raw:
         raise _invalid("InvalidAddress", f"Invalid address {raw!r}: it contains a control character.")
-    if addr is None:
+    if addr is None and _PLAIN_ADDRESS.match(raw):
+        name, addr = "", raw  # what getaddresses() gives, without parsing
+    elif addr is None:
         parsed = getaddresses([raw])
         if len(parsed) != 1:
             raise _invalid("InvalidAddress", f"Invalid address {raw!r}: expected one address.")
@@ -86,7 +91,13 @@ def format_addresses(addresses) -> list[str]:
     return [format_address(address) for address in addresses or () if address]
 
 
-@lru_cache(maxsize=ADDRESS_CACHE_SIZE)
 def bare_address(formatted: str) -> str:
     """``"Name" <a@example.com>`` → ``a@example.com``."""
+    if _PLAIN_ADDRESS.match(formatted):
+        return formatted
+    return _parsed_bare_address(formatted)
+
+
+@lru_cache(maxsize=ADDRESS_CACHE_SIZE)
+def _parsed_bare_address(formatted: str) -> str:
     return getaddresses([formatted])[0][1]

@@ -36,6 +36,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from .events.admin import EmailEventInline
+from .inbound.admin import RepliesInline
 from .models import EmailLog
 from .queued.admin import QueueAdminMixin, resend_selected
 
@@ -155,7 +156,7 @@ def _breakable_address(address: str) -> SafeString:
 class EmailLogAdmin(QueueAdminMixin, admin.ModelAdmin):
     list_display = ("created_at", "status_label", "outcome", "to_summary", "subject_summary")
     list_filter = ("status", "outcome", "action", ConfigurationSetFilter)
-    inlines = [EmailEventInline]
+    inlines = [EmailEventInline, RepliesInline]
     date_hierarchy = "created_at"
     search_fields = ("message_id", "subject", "to", "cc", "bcc")
     search_help_text = _("Recipients, subject or SES MessageId (an exact MessageId is found at once).")
@@ -185,6 +186,8 @@ class EmailLogAdmin(QueueAdminMixin, admin.ModelAdmin):
                 "reply_to_display",
                 "suppressed_display",
                 "subject",
+                "topic",
+                "template_name",
             )
         },
     )
@@ -204,14 +207,18 @@ class EmailLogAdmin(QueueAdminMixin, admin.ModelAdmin):
                 "attempts",
                 "duration_ms",
                 "size_bytes",
+                "bulk_id",
             )
         },
     )
     fieldsets_body = (
         _("Body"),
-        {"fields": ("text_body_display", "html_body_display"), "classes": ("collapse",)},
+        {"fields": ("text_body_display", "html_body_display", "template_data"), "classes": ("collapse",)},
     )
     readonly_fields = (
+        "template_name",
+        "template_data",
+        "bulk_id",
         "status_label",
         "outcome",
         "suppressed_display",
@@ -223,6 +230,7 @@ class EmailLogAdmin(QueueAdminMixin, admin.ModelAdmin):
         "bcc_display",
         "reply_to_display",
         "subject",
+        "topic",
         "error_code",
         "error_message",
         "http_status",

@@ -25,14 +25,15 @@ from . import query
 from .conf import Config, endpoint_url_problem
 from .credentials.base import CredentialsProvider, usable_credentials
 from .exceptions import SESConfigurationError, SESError, SESQuotaExceededError
-from .responses import Result, parse_error, parse_result, parse_send_result
+from .responses import Result, parse_bulk_result, parse_error, parse_result, parse_send_result
 from .sendrate import SendRate
 from .transport.endpoint import USER_AGENT, Endpoint
 from .transport.retry import RetryPolicy, call_with_retries, full_jitter
 
 __all__ = ["USER_AGENT", "Response", "SESClient"]
 
-SEND_ACTIONS = frozenset({"SendEmail", "SendRawEmail"})
+SEND_ACTIONS = frozenset({"SendEmail", "SendRawEmail", "SendTemplatedEmail"})
+BULK_ACTIONS = frozenset({"SendBulkTemplatedEmail"})
 
 
 @dataclass
@@ -133,6 +134,8 @@ class SESClient:
             if answer.ok:
                 if action in SEND_ACTIONS:
                     return parse_send_result(action, answer.content, answer.status)
+                if action in BULK_ACTIONS:
+                    return parse_bulk_result(action, answer.content, answer.status)
                 return parse_result(action, answer.content, answer.status)
             raise parse_error(answer.content, answer.status)
         except SESError as error:

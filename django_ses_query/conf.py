@@ -62,10 +62,20 @@ class Config:
     event_max_age_days: int | None = 14
     event_min_signature_version: int = 1
     suppression: bool = False
+    # Inbound mail (SES receiving).
+    inbound_store_raw: bool = False
+    inbound_max_bytes: int = 40 * 1024 * 1024
+    inbound_discard_on_fail: tuple[str, ...] = ()
     # Queued sending.
     task_backend: str = "default"
     task_queue: str = "default"
     task_priority: int | None = None
+    # One-click unsubscribe.
+    unsubscribe_topic: str = ""
+    unsubscribe_base_url: str | None = None
+    unsubscribe_mailto: str | None = None
+    # Stored templates kept in the repository (``manage.py ses_templates``).
+    templates: dict[str, dict] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._validate_types()
@@ -81,6 +91,10 @@ class Config:
             object.__setattr__(self, "endpoint_url", f"https://email.{region}.amazonaws.com")
         object.__setattr__(self, "tags", dict(self.tags or {}))
         object.__setattr__(self, "event_topic_arns", tuple(self.event_topic_arns or ()))
+        object.__setattr__(self, "inbound_discard_on_fail", tuple(self.inbound_discard_on_fail or ()))
+        if self.unsubscribe_base_url:
+            object.__setattr__(self, "unsubscribe_base_url", self.unsubscribe_base_url.rstrip("/"))
+        object.__setattr__(self, "templates", dict(self.templates or {}))
         self._validate_values()
 
     def _validate_types(self) -> None:
@@ -94,6 +108,7 @@ class Config:
 
     def _validate_values(self) -> None:
         from .params import validate_configuration_set, validate_tags
+        from .topics import base_url_problem, mailto_problem, topic_problem
 
         problems = []
         if self.log not in (True, False, "failures"):
@@ -143,8 +158,57 @@ class Config:
         for arn in self.event_topic_arns:
             if not isinstance(arn, str) or not arn.startswith("arn:"):
                 problems.append(f"EVENT_TOPIC_ARNS must hold SNS topic ARNs, not {arn!r}")
+        if self.inbound_max_bytes < 1:
+            problems.append(f"INBOUND_MAX_BYTES must be an integer >= 1, not {self.inbound_max_bytes!r}")
+        for verdict in self.inbound_discard_on_fail:
+            if verdict not in INBOUND_VERDICTS:
+                problems.append(f"INBOUND_DISCARD_ON_FAIL may hold 'spam' and 'virus', not {verdict!r}")
+        if self.unsubscribe_topic and topic_problem(self.unsubscribe_topic):
+            problems.append(f"UNSUBSCRIBE_TOPIC {topic_problem(self.unsubscribe_topic)}")
+        if self.unsubscribe_base_url is not None and base_url_problem(self.unsubscribe_base_url):
+            problems.append(
+                f"UNSUBSCRIBE_BASE_URL {self.unsubscribe_base_url!r} {base_url_problem(self.unsubscribe_base_url)}"
+            )
+        if self.unsubscribe_mailto is not None and mailto_problem(self.unsubscribe_mailto):
+            problems.append(f"UNSUBSCRIBE_MAILTO {self.unsubscribe_mailto!r} {mailto_problem(self.unsubscribe_mailto)}")
+        problems.extend(template_problems(self.templates))
         if problems:
             raise ImproperlyConfigured("SES_QUERY: " + "; ".join(problems) + ".")
+
+
+#: The verdicts ``INBOUND_DISCARD_ON_FAIL`` may name.
+INBOUND_VERDICTS = ("spam", "virus")
+
+#: The keys of a ``TEMPLATES`` entry.
+TEMPLATE_KEYS = ("subject", "text", "html")
+
+
+def template_problems(templates: Mapping) -> list[str]:
+    """What is wrong with ``TEMPLATES``, each naming the template and the key."""
+    from .params import validate_template_name
+
+    problems = []
+    for name, spec in templates.items():
+        try:
+            validate_template_name(name)
+        except ValueError as error:
+            problems.append(f"TEMPLATES: {error.message.rstrip('.')}")
+        if not isinstance(spec, Mapping):
+            problems.append(f"TEMPLATES[{name!r}] must be a dict with 'subject' and 'text' and/or 'html'")
+            continue
+        for key in spec:
+            if key not in TEMPLATE_KEYS:
+                problems.append(
+                    f"TEMPLATES[{name!r}] has an unknown key {key!r} (known: {', '.join(TEMPLATE_KEYS)})"
+                )
+        if not isinstance(spec.get("subject"), str) or not spec.get("subject"):
+            problems.append(f"TEMPLATES[{name!r}][{'subject'!r}] is required: the subject (SES syntax)")
+        if spec.get("text") is None and spec.get("html") is None:
+            problems.append(f"TEMPLATES[{name!r}] needs 'text' and/or 'html' (a file name)")
+        for key in ("text", "html"):
+            if spec.get(key) is not None and (not isinstance(spec[key], str) or not spec[key]):
+                problems.append(f"TEMPLATES[{name!r}][{key!r}] must be a file name, not {spec[key]!r}")
+    return problems
 
 
 def _profile_region(profile: str | None) -> str | None:
@@ -199,9 +263,16 @@ _TYPES: dict[str, tuple[tuple, str]] = {
     "event_max_age_days": ((int, type(None)), "a number of days (an integer) or None"),
     "event_min_signature_version": ((int,), "1 or 2"),
     "suppression": _FLAG,
+    "inbound_store_raw": _FLAG,
+    "inbound_max_bytes": _INTEGER,
+    "inbound_discard_on_fail": ((list, tuple), "a list of 'spam' and 'virus'"),
     "task_backend": _TEXT,
     "task_queue": _TEXT,
     "task_priority": ((int, type(None)), "an integer or None"),
+    "unsubscribe_topic": _TEXT,
+    "unsubscribe_base_url": _OPTIONAL_TEXT,
+    "unsubscribe_mailto": _OPTIONAL_TEXT,
+    "templates": ((Mapping, type(None)), "a dict of template name to {'subject', 'text', 'html'}"),
 }
 
 #: Settings whose value is never shown, even in an error about its type.

@@ -106,6 +106,15 @@ class SESMessageRejectedError(SESError):
     default_code = "MessageRejected"
 
 
+class SESTemplateError(SESError):
+    """SES could not use the stored template: ``TemplateDoesNotExist`` (for
+    the request or one destination), ``InvalidTemplate``,
+    ``MissingRenderingAttribute``, ``InvalidRenderingParameter``. Not
+    retried: the same request would fail again."""
+
+    default_code = "TemplateDoesNotExist"
+
+
 class SESAuthenticationError(SESError):
     """Credentials or signature refused (SignatureDoesNotMatch,
     InvalidClientTokenId, ExpiredToken, AccessDenied...)."""

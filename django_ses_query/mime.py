@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import base64
 import quopri
+import re
+from functools import lru_cache
 from io import BytesIO
 from email.generator import BytesGenerator
 from email.header import Header
@@ -97,7 +99,8 @@ def fold_long_headers(message: Message) -> None:
         for name, value in list(part.items()):
             if not isinstance(value, str) or len(name) + 2 + len(value) <= MAX_LINE_LENGTH:
                 continue  # Short, or a Header object (encoded-words already).
-            if not _too_long(part.policy.fold(name, value)):
+            literal = fold_literally(name, value) if name.lower() in LITERAL_HEADERS else None
+            if not _too_long(literal or part.policy.fold(name, value)):
                 continue
             if name.lower() in STRUCTURED_HEADERS:
                 raise SESInvalidMessageError(
@@ -108,6 +111,53 @@ def fold_long_headers(message: Message) -> None:
             part.replace_header(name, Header(value, "utf-8", header_name=name))
 
 
+#: Headers mail providers read literally (RFC 2369, RFC 8058): written as
+#: given, folded only after a comma between two ``<...>`` URIs. Python's
+#: folding would turn a long URL into RFC 2047 encoded-words, which no
+#: provider reads as a URI.
+LITERAL_HEADERS = frozenset({"list-unsubscribe", "list-unsubscribe-post"})
+_URI_SEPARATOR = re.compile(r"(?<=>)\s*,\s*")
+
+
+def fold_literally(name: str, value: str, linesep: str = "\r\n") -> str | None:
+    """``name: value`` as one header, folded only between ``<...>`` items
+    when longer than 78 characters; None for a value that is not ASCII."""
+    value = " ".join(str(value).split())
+    if not value.isascii():
+        return None
+    items = _URI_SEPARATOR.split(value)
+    line = f"{name}: {', '.join(items)}"
+    if len(line) <= 78:
+        return line + linesep
+    return f"{name}: " + f",{linesep} ".join(items) + linesep
+
+
+def literal_policy(policy):
+    """``policy`` (Django's: compat32 on 5.2, the modern one on 6.x), but
+    writing :data:`LITERAL_HEADERS` with :func:`fold_literally`."""
+    return _literal_class(type(policy))(**vars(policy))
+
+
+@lru_cache(maxsize=None)
+def _literal_class(base: type) -> type:
+    class LiteralListHeaders(base):
+        def fold(self, name, value):
+            if name.lower() in LITERAL_HEADERS:
+                folded = fold_literally(name, value, self.linesep)
+                if folded is not None:
+                    return folded
+            return super().fold(name, value)
+
+        def fold_binary(self, name, value):
+            if name.lower() in LITERAL_HEADERS:
+                folded = fold_literally(name, value, self.linesep)
+                if folded is not None:
+                    return folded.encode("ascii")
+            return super().fold_binary(name, value)
+
+    return LiteralListHeaders
+
+
 def raw_message_bytes(email_message, remove_headers: tuple[str, ...] = ()) -> bytes:
     """The MIME bytes of a Django ``EmailMessage``: 7-bit, CRLF, no Bcc."""
     message = email_message.message()  # Also validates the headers.
@@ -116,7 +166,7 @@ def raw_message_bytes(email_message, remove_headers: tuple[str, ...] = ()) -> by
     to_7bit(message)
     fold_long_headers(message)
     buffer = BytesIO()
-    BytesGenerator(buffer, mangle_from_=False, policy=message.policy).flatten(
+    BytesGenerator(buffer, mangle_from_=False, policy=literal_policy(message.policy)).flatten(
         message, linesep="\r\n"
     )
     raw = buffer.getvalue()

@@ -3,6 +3,7 @@ those messages, and the addresses that must not be mailed again."""
 
 from __future__ import annotations
 
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -22,14 +23,19 @@ class EmailLog(models.Model):
     class Action(models.TextChoices):
         SEND_EMAIL = "SendEmail", "SendEmail"
         SEND_RAW_EMAIL = "SendRawEmail", "SendRawEmail"
+        SEND_TEMPLATED_EMAIL = "SendTemplatedEmail", "SendTemplatedEmail"
+        SEND_BULK_TEMPLATED_EMAIL = "SendBulkTemplatedEmail", "SendBulkTemplatedEmail"
 
     class Outcome(models.TextChoices):
         """What SES events say happened to the message; the worst over all
-        recipients (complained > bounced > rejected > delivered > delayed)."""
+        recipients (complained > bounced > rejected > rendering failed >
+        delivered > delayed)."""
 
         NONE = "", _("no event yet")
         DELAYED = "delayed", _("delayed")
         DELIVERED = "delivered", _("delivered")
+        #: SES could not render the stored template (a Rendering Failure event).
+        RENDERING_FAILED = "rendering_failed", _("rendering failed")
         REJECTED = "rejected", _("rejected")
         BOUNCED = "bounced", _("bounced")
         COMPLAINED = "complained", _("complained")
@@ -37,7 +43,7 @@ class EmailLog(models.Model):
     created_at = models.DateTimeField(_("created at"), auto_now_add=True, db_index=True)
     status = models.CharField(_("status"), max_length=16, choices=Status.choices)
     outcome = models.CharField(_("outcome"), max_length=16, choices=Outcome.choices, blank=True, default="")
-    action = models.CharField(_("action"), max_length=16, choices=Action.choices, blank=True)
+    action = models.CharField(_("action"), max_length=32, choices=Action.choices, blank=True)
     message_id = models.CharField(_("SES MessageId"), max_length=128, blank=True, db_index=True)
     request_id = models.CharField(_("SES RequestId"), max_length=128, blank=True)
     from_email = models.TextField(_("from"), blank=True)
@@ -58,10 +64,18 @@ class EmailLog(models.Model):
     configuration_set = models.CharField(_("configuration set"), max_length=64, blank=True)
     tags = models.JSONField(_("tags"), default=dict, blank=True)
     region = models.CharField(_("region"), max_length=32, blank=True)
+    #: The unsubscribe topic ("": transactional mail).
+    topic = models.CharField(_("topic"), max_length=64, blank=True, default="")
     # Queued sending: the unsigned, form-encoded Query request (never a
     # signature: those expire), kept until the row is final.
     request_body = models.TextField(_("unsigned request"), blank=True)
     claimed_at = models.DateTimeField(_("claimed at"), null=True, blank=True)
+    # Stored templates: the template's name, and (with LOG_BODY, or while
+    # queued) the {"merge_global_data": ..., "merge_data": ...} sent.
+    template_name = models.CharField(_("template"), max_length=64, blank=True)
+    template_data = models.JSONField(_("template data"), null=True, blank=True, encoder=DjangoJSONEncoder)
+    # The rows of one SendBulkTemplatedEmail request share it.
+    bulk_id = models.CharField(_("bulk request"), max_length=32, blank=True, db_index=True)
     resent_from = models.ForeignKey(
         "self", verbose_name=_("resent from"), null=True, blank=True,
         on_delete=models.SET_NULL, related_name="resends",
@@ -143,15 +157,23 @@ class EmailEvent(models.Model):
 
 
 class Suppression(models.Model):
-    """An address that hard-bounced or complained: with ``SUPPRESSION`` on,
-    it is taken out of every envelope. Deleting the row un-suppresses it."""
+    """An address not to be mailed again: for every message (``topic`` "",
+    a hard bounce or a complaint, with ``SUPPRESSION`` on), for every topic
+    (``*``) or for one topic (an unsubscribe). Deleting the row
+    un-suppresses (re-subscribes) it."""
+
+    #: The topic of an unsubscribe from every topic.
+    ALL_TOPICS = "*"
 
     class Reason(models.TextChoices):
         BOUNCE = "bounce", _("bounce")
         COMPLAINT = "complaint", _("complaint")
+        UNSUBSCRIBE = "unsubscribe", _("unsubscribe")
 
     #: Stored lower-cased, so the comparison is case-insensitive.
-    address = models.CharField(_("address"), max_length=320, unique=True)
+    address = models.CharField(_("address"), max_length=320)
+    #: "": every message; "*": every topic; else that topic.
+    topic = models.CharField(_("topic"), max_length=64, blank=True, default="")
     reason = models.CharField(_("reason"), max_length=16, choices=Reason.choices)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True, db_index=True)
     event = models.ForeignKey(
@@ -163,9 +185,13 @@ class Suppression(models.Model):
         verbose_name = _("suppressed address")
         verbose_name_plural = _("suppression list")
         ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["address", "topic"], name="sesq_suppression_once"),
+        ]
 
     def __str__(self) -> str:
-        return f"{self.address} ({self.get_reason_display()})"
+        topic = f", {self.topic}" if self.topic else ""
+        return f"{self.address} ({self.get_reason_display()}{topic})"
 
     def save(self, *args, **kwargs) -> None:
         self.address = normalize_address(self.address)
@@ -175,3 +201,14 @@ class Suppression(models.Model):
 def normalize_address(address: str) -> str:
     """The key an address is suppressed under."""
     return address.strip().lower()
+
+
+def __getattr__(name: str):
+    # Models a capability defines in its own package, under this app's label
+    # (see ``apps.SESQueryConfig.import_models``): taken from the app
+    # registry, so this module imports nothing above it.
+    if name == "InboundEmail":
+        from django.apps import apps
+
+        return apps.get_model("django_ses_query", name, require_ready=False)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

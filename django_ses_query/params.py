@@ -32,6 +32,7 @@ MAX_MESSAGE_BYTES = 10 * 1024 * 1024
 MAX_TAG_LENGTH = 256
 _TAG_PATTERN = re.compile(r"[A-Za-z0-9_-]+\Z")
 _CONFIGURATION_SET_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}\Z")
+_TEMPLATE_NAME_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}\Z")
 #: RFC 5322 field names: printable ASCII but the colon (no space, no CR/LF).
 _HEADER_NAME_PATTERN = re.compile(r"[!-9;-~]+\Z")
 #: Control characters Django lets through in a header value (it refuses CR
@@ -59,6 +60,17 @@ class SendRequest:
     body: bytes = field(default=b"", repr=False)
     #: Recipients left out because they are on the suppression list.
     suppressed: list[str] = field(default_factory=list)
+    #: The unsubscribe topic ("": transactional mail).
+    topic: str = ""
+    #: A stored template's name (``SendTemplatedEmail``,
+    #: ``SendBulkTemplatedEmail``), and for ``SendTemplatedEmail`` the
+    #: ``{"merge_global_data": ...}`` it is sent with.
+    template_name: str | None = None
+    template_data: dict | None = None
+    #: ``SendBulkTemplatedEmail``: its destinations, in order (each has
+    #: ``to``, ``address``, ``template_data`` and ``tags``); Cc and Bcc are
+    #: copied into each one.
+    destinations: list | None = None
 
     @property
     def recipients(self) -> list[str]:
@@ -66,7 +78,10 @@ class SendRequest:
 
     @property
     def recipient_count(self) -> int:
-        """``len(self.recipients)`` less the suppressed, without parsing the addresses."""
+        """``len(self.recipients)`` less the suppressed, without parsing the
+        addresses; for a bulk request, every destination's recipients."""
+        if self.destinations is not None:
+            return len(self.destinations) * (1 + len(self.cc) + len(self.bcc))
         return len(self.to) + len(self.cc) + len(self.bcc) - len(self.suppressed)
 
 
@@ -74,7 +89,8 @@ def _invalid(code: str, message: str) -> SESInvalidMessageError:
     return SESInvalidMessageError(message, code=code)
 
 
-def _header(message, name: str) -> str | None:
+def message_header(message, name: str) -> str | None:
+    """The value of the message's custom header ``name`` (any case), or None."""
     for key, value in (getattr(message, "extra_headers", None) or {}).items():
         if key.lower() == name.lower():
             return str(value)
@@ -134,6 +150,33 @@ def validate_configuration_set(name: str | None) -> None:
         )
 
 
+def configuration_and_tags(
+    message, default_configuration_set: str | None, default_tags: dict | None
+) -> tuple[str | None, dict[str, str]]:
+    """The configuration set and tags of a message: the ``X-SES-*``
+    headers over the settings, validated."""
+    configuration_set = message_header(message, CONFIGURATION_SET_HEADER)
+    configuration_set = (configuration_set or "").strip() or default_configuration_set or None
+    validate_configuration_set(configuration_set)
+    tags = dict(default_tags or {})
+    header_tags = message_header(message, MESSAGE_TAGS_HEADER)
+    if header_tags is not None:
+        tags.update(parse_tags(header_tags))
+    validate_tags(tags)
+    return configuration_set, tags
+
+
+def validate_template_name(name) -> str:
+    """A stored template's name, as SES accepts it."""
+    if not isinstance(name, str) or not _TEMPLATE_NAME_PATTERN.match(name):
+        raise _invalid(
+            "InvalidTemplateName",
+            f"Template name {name!r} is not accepted by SES: use 1 to 64 ASCII letters, digits, "
+            "'_' or '-'.",
+        )
+    return name
+
+
 def _unique(addresses) -> list[str]:
     """Each envelope recipient once (SES would deliver, and count, twice)."""
     seen: set[str] = set()
@@ -162,9 +205,14 @@ def _can_use_send_email(message) -> bool:
 
 
 def build_request(
-    message, *, default_configuration_set: str | None = None, default_tags: dict | None = None
+    message, *, default_configuration_set: str | None = None, default_tags: dict | None = None,
+    envelope: tuple[list, list, list] | None = None,
 ) -> SendRequest:
     """Turn one Django ``EmailMessage`` into a validated :class:`SendRequest`.
+
+    ``envelope`` (to, cc, bcc): who this request goes to, when not the
+    message's own recipients (one recipient's copy: its MIME keeps the To
+    and Cc headers as written).
 
     Raises :class:`SESInvalidMessageError` with a local code when SES would
     refuse the message, before any HTTP.
@@ -173,9 +221,7 @@ def build_request(
         raise _invalid("MissingSender", "The message has no sender (from_email is empty).")
     validate_headers(getattr(message, "extra_headers", None))
     source = format_address(message.from_email)
-    to = format_addresses(message.to)
-    cc = format_addresses(message.cc)
-    bcc = format_addresses(message.bcc)
+    to, cc, bcc = (format_addresses(part) for part in (envelope or (message.to, message.cc, message.bcc)))
     reply_to = format_addresses(message.reply_to)
     count = len(to) + len(cc) + len(bcc)
     if count > MAX_RECIPIENTS:
@@ -186,14 +232,7 @@ def build_request(
         )
     subject = check_header_text("Subject", str(message.subject or ""))
 
-    configuration_set = _header(message, CONFIGURATION_SET_HEADER)
-    configuration_set = (configuration_set or "").strip() or default_configuration_set or None
-    validate_configuration_set(configuration_set)
-    tags = dict(default_tags or {})
-    header_tags = _header(message, MESSAGE_TAGS_HEADER)
-    if header_tags is not None:
-        tags.update(parse_tags(header_tags))
-    validate_tags(tags)
+    configuration_set, tags = configuration_and_tags(message, default_configuration_set, default_tags)
     tag_params = [{"Name": name, "Value": value} for name, value in tags.items()] or None
 
     body_text = str(message.body) if message.body is not None else ""
@@ -210,7 +249,7 @@ def build_request(
         from_email=source, to=to, cc=cc, bcc=bcc, reply_to=reply_to, subject=subject,
         configuration_set=configuration_set, tags=tags, text_body=text_body, html_body=html_body,
     )
-    if _can_use_send_email(message):
+    if envelope is None and _can_use_send_email(message):
         body: dict[str, Any] = {}
         if text_body or not html_body:
             body["Text"] = {"Data": text_body or "", "Charset": "UTF-8"}

@@ -20,6 +20,7 @@ from .exceptions import (
     SESQuotaExceededError,
     SESResponseError,
     SESServerError,
+    SESTemplateError,
     SESThrottlingError,
 )
 
@@ -46,6 +47,18 @@ AUTH_CODES = frozenset(
         "UnrecognizedClientException",
         "RequestExpired",
         "InvalidSignatureException",
+    }
+)
+TEMPLATE_CODES = frozenset(
+    {
+        "TemplateDoesNotExist",
+        "TemplateDoesNotExistException",
+        "InvalidTemplate",
+        "InvalidTemplateException",
+        "MissingRenderingAttribute",
+        "MissingRenderingAttributeException",
+        "InvalidRenderingParameter",
+        "InvalidRenderingParameterException",
     }
 )
 DAILY_QUOTA_MESSAGE = "daily message quota exceeded"
@@ -124,6 +137,8 @@ def error_class(code: str, message: str, http_status: int | None) -> type[SESErr
         return SESThrottlingError
     if code in REJECTED_CODES:
         return SESMessageRejectedError
+    if code in TEMPLATE_CODES:
+        return SESTemplateError
     if code in AUTH_CODES:
         return SESAuthenticationError
     if http_status is not None and http_status >= 500:
@@ -198,6 +213,14 @@ def parse_result(action: str, body: bytes, http_status: int = 200) -> Result:
                     )
             else:
                 result.values[_local(child.tag)] = (child.text or "").strip()
+    return result
+
+
+def parse_bulk_result(action: str, body: bytes, http_status: int = 200) -> Result:
+    """A ``SendBulkTemplatedEmail`` answer: one member per destination, in
+    order (``Status``, ``MessageId``, ``Error``), in ``members``."""
+    result = parse_result(action, body, http_status)
+    result.node = None  # The members are all that is needed.
     return result
 
 

@@ -42,13 +42,22 @@ _REDACTED = "<redacted>"
 _SIGNATURE_VALUE = re.compile(r"(Signature=)[^,\s]*")
 
 
-def canonical_uri(path: str) -> str:
+def canonical_uri(path: str, *, service: str = "") -> str:
     """The path, URI-encoded with ``/`` kept.
 
     Services other than S3 encode the path as it is sent, so a path that is
     already percent-encoded is encoded a second time (``%`` becomes ``%25``).
+    S3 signs the path as it is sent (encoded once, by :func:`s3_path`).
     """
+    if service == "s3":
+        return path or "/"
     return quote(path or "/", safe="/~")
+
+
+def s3_path(*segments: str) -> str:
+    """``/segment/segment``, each RFC 3986-encoded once as S3 expects (a
+    space is ``%20``, ``+`` is ``%2B``; ``/`` inside a key is kept)."""
+    return "".join("/" + quote(segment.encode("utf-8", "surrogatepass"), safe="/~") for segment in segments)
 
 
 def canonical_query_string(query: str) -> str:
@@ -77,19 +86,19 @@ def signed_headers(headers: HeaderItems) -> str:
 
 
 def canonical_request(
-    method: str, path: str, query: str, headers: HeaderItems, payload_hash: str
+    method: str, path: str, query: str, headers: HeaderItems, payload_hash: str, *, service: str = ""
 ) -> str:
-    return _canonical_request(method, path, query, _header_values(headers), payload_hash)
+    return _canonical_request(method, path, query, _header_values(headers), payload_hash, service)
 
 
 def _canonical_request(
-    method: str, path: str, query: str, values: list[tuple[str, str]], payload_hash: str
+    method: str, path: str, query: str, values: list[tuple[str, str]], payload_hash: str, service: str = ""
 ) -> str:
     """The canonical request from the headers' :func:`_header_values`."""
     return "\n".join(
         [
             method,
-            canonical_uri(path),
+            canonical_uri(path, service=service),
             canonical_query_string(query),
             "".join(f"{name}:{value}\n" for name, value in values),
             ";".join(name for name, _ in values),
@@ -149,6 +158,8 @@ def sign(
 
     Every header given is signed. A ``Host`` given is kept (it is what will be
     sent); otherwise it comes from ``url``. A naive ``timestamp`` is taken as UTC.
+    For service ``s3``, ``X-Amz-Content-SHA256`` (the body's hash) is added
+    and signed, and the URL's path is signed as it is (see :func:`s3_path`).
     """
     if not credentials.access_key_id or not credentials.secret_access_key:
         raise ValueError(
@@ -165,6 +176,13 @@ def sign(
     result["X-Amz-Date"] = amz_date
     if credentials.session_token:
         result["X-Amz-Security-Token"] = credentials.session_token
+    payload_hash = _sha256_hex(body)
+    if service == "s3":
+        given = [value for name, value in result.items() if name.lower() == "x-amz-content-sha256"]
+        if given:
+            payload_hash = given[0]  # UNSIGNED-PAYLOAD, say.
+        else:
+            result["X-Amz-Content-SHA256"] = payload_hash
 
     scope = credential_scope(date, region, service)
     values = _header_values(result)
@@ -174,7 +192,8 @@ def sign(
         parts.path,
         parts.query,
         values,
-        _sha256_hex(body),
+        payload_hash,
+        service,
     )
     key = _cached_signing_key(credentials.secret_access_key, date, region, service)
     result["Authorization"] = authorization_header(

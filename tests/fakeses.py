@@ -37,6 +37,7 @@ __all__ = [
     "NOT_XML",
     "RESPONSES_DIR",
     "CloseBeforeReading",
+    "BulkStatus",
     "Delay",
     "FakeSES",
     "Ok",
@@ -46,6 +47,7 @@ __all__ = [
     "Response",
     "close_before_reading",
     "delay",
+    "bulk_status",
     "error",
     "free_port",
     "new_message_id",
@@ -59,7 +61,8 @@ __all__ = [
 
 RESPONSES_DIR = Path(__file__).resolve().parent / "ses_responses"
 SES_NAMESPACE = "http://ses.amazonaws.com/doc/2010-12-01/"
-SEND_ACTIONS = frozenset({"SendEmail", "SendRawEmail"})
+SEND_ACTIONS = frozenset({"SendEmail", "SendRawEmail", "SendTemplatedEmail"})
+BULK_ACTION = "SendBulkTemplatedEmail"
 
 # Actions whose default success is a file from RESPONSES_DIR.
 _CANNED_SUCCESS = {
@@ -148,6 +151,14 @@ class Delay(Response):
 
 
 @dataclass(frozen=True)
+class BulkStatus(Response):
+    """A ``SendBulkTemplatedEmail`` success with one status per destination
+    (see :func:`bulk_status`)."""
+
+    statuses: tuple = ()
+
+
+@dataclass(frozen=True)
 class ResetConnection(Response):
     """Read the request, then abort the connection with a TCP RST."""
 
@@ -166,6 +177,41 @@ def ok(message_id: str | None = None) -> Ok:
     A request without an Action gets SES's 400 ``MissingAction``.
     """
     return Ok(message_id)
+
+
+def bulk_status(*statuses) -> BulkStatus:
+    """A ``SendBulkTemplatedEmail`` answer (HTTP 200), destination by
+    destination: ``"Success"`` (a new MessageId), an error code
+    (``"MessageRejected"``) or ``(code, error text)``, ``None`` for a member
+    left out, or ``"moto"`` for a member with a MessageId and no Status.
+    Destinations beyond those given succeed."""
+    return BulkStatus(tuple(statuses))
+
+
+def _bulk_body(count: int, statuses: tuple) -> tuple[list[str], bytes]:
+    members, ids = [], []
+    for index in range(count):
+        status = statuses[index] if index < len(statuses) else "Success"
+        if status is None:
+            continue
+        if status in ("Success", "moto"):
+            ids.append(new_message_id())
+            head = "<Status>Success</Status>" if status == "Success" else ""
+            members.append(f"<member>{head}<MessageId>{ids[-1]}</MessageId></member>")
+            continue
+        code, text = status if isinstance(status, tuple) else (status, f"{status} for destination {index + 1}.")
+        members.append(f"<member><Status>{code}</Status><Error>{text}</Error></member>")
+    return ids, (
+        f'<{BULK_ACTION}Response xmlns="{SES_NAMESPACE}">\n'
+        f"  <{BULK_ACTION}Result><Status>{''.join(members)}</Status></{BULK_ACTION}Result>\n"
+        f"  <ResponseMetadata>\n    <RequestId>{uuid.uuid4()}</RequestId>\n  </ResponseMetadata>\n"
+        f"</{BULK_ACTION}Response>\n"
+    ).encode("utf-8")
+
+
+def destination_count(params: dict[str, str]) -> int:
+    """How many destinations a SendBulkTemplatedEmail request has."""
+    return len({name.split(".")[2] for name in params if name.startswith("Destinations.member.")})
 
 
 def response_file(name: str) -> bytes:
@@ -297,6 +343,8 @@ class Recorded:
     connection_id: int
     status: int | None = None
     message_id: str | None = None
+    #: The MessageIds of a SendBulkTemplatedEmail's accepted destinations.
+    message_ids: list[str] = field(default_factory=list)
 
     @property
     def action(self) -> str | None:
@@ -433,6 +481,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         elif isinstance(response, (ResetConnection, CloseBeforeReading)):
             self.close_connection = True
             self._abort(rst=True)
+        elif record.action == BULK_ACTION and isinstance(response, (Ok, BulkStatus)):
+            statuses = response.statuses if isinstance(response, BulkStatus) else ()
+            ids, body = _bulk_body(destination_count(record.params), statuses)
+            record.message_ids = ids
+            record.message_id = ids[0] if ids else None
+            self._reply(record, Reply(200, body))
         elif isinstance(response, Ok):
             message_id = None
             if record.action in SEND_ACTIONS:
@@ -571,8 +625,11 @@ class FakeSES:
 
     @property
     def sent(self) -> list[Recorded]:
-        """SendEmail / SendRawEmail requests answered with the default success."""
-        return [r for r in self.requests if r.action in SEND_ACTIONS and r.message_id is not None]
+        """Send requests answered with the default success (a bulk send:
+        with at least one destination accepted)."""
+        return [
+            r for r in self.requests if r.action in (*SEND_ACTIONS, BULK_ACTION) and r.message_id is not None
+        ]
 
     @property
     def pending(self) -> int:

@@ -215,3 +215,30 @@ def test_e004_a_url_that_cannot_be_used(url):
     [message] = ours(SES_QUERY={**CREDENTIALS, "ENDPOINT_URL": url})
     assert message.id == "django_ses_query.E004"
     assert "ENDPOINT_URL" in message.msg
+
+
+@pytest.mark.parametrize(
+    "inbound, words",
+    [
+        ({"INBOUND_STORE_RAW": "False"}, "INBOUND_STORE_RAW must be True or False"),
+        ({"INBOUND_MAX_BYTES": "40MB"}, "INBOUND_MAX_BYTES must be an integer"),
+        ({"INBOUND_MAX_BYTES": 0}, "INBOUND_MAX_BYTES must be an integer >= 1"),
+        ({"INBOUND_DISCARD_ON_FAIL": "spam"}, "INBOUND_DISCARD_ON_FAIL must be a list"),
+        ({"INBOUND_DISCARD_ON_FAIL": ["spam", "dkim"]}, "INBOUND_DISCARD_ON_FAIL may hold 'spam' and 'virus', not 'dkim'"),
+    ],
+)
+def test_e003_inbound_settings(inbound, words):
+    [message] = ours(SES_QUERY={**CREDENTIALS, **inbound})
+    assert message.id == "django_ses_query.E003"
+    assert words in message.msg
+
+
+def test_inbound_settings_defaults_and_values():
+    from django_ses_query.conf import Config
+
+    config = Config()
+    assert (config.inbound_store_raw, config.inbound_max_bytes, config.inbound_discard_on_fail) == (
+        False, 40 * 1024 * 1024, ())
+    assert Config(inbound_discard_on_fail=["spam", "virus"]).inbound_discard_on_fail == ("spam", "virus")
+    assert ours(SES_QUERY={**CREDENTIALS, "INBOUND_STORE_RAW": True, "INBOUND_MAX_BYTES": 1024,
+                           "INBOUND_DISCARD_ON_FAIL": ["virus"]}) == []

@@ -213,8 +213,9 @@ def test_subjects_and_bodies_are_not_read(admin_client, fake_ses, django_assert_
     sql = " ".join(q["sql"] for q in queries.captured_queries if "emaillog" in q["sql"].lower())
     for column in ("text_body", "html_body", "subject", "request_body", "payload"):
         assert column not in sql
-    # A few grouped queries, however many rows there are.
-    assert len([q for q in queries.captured_queries if "sesq_" in q["sql"].lower() or "django_ses_query" in q["sql"].lower()]) <= 3
+    # A few grouped queries, however many rows there are (the log, the
+    # events, the unsubscribes).
+    assert len([q for q in queries.captured_queries if "sesq_" in q["sql"].lower() or "django_ses_query" in q["sql"].lower()]) <= 4
 
 
 def test_chart_scale_and_escaping():
@@ -231,6 +232,28 @@ def test_gauge_levels():
     assert "sesq-level-review" in charts.rate_gauge(5.0, 5, 10)
     assert "sesq-level-pause" in charts.rate_gauge(12.0, 5, 10)
     assert "sesq-gauge-value" not in charts.rate_gauge(None, 5, 10)
+
+
+def test_unsubscribes_per_day_and_gmails_complaint_lines(admin_client, fake_ses):
+    from django_ses_query.models import Suppression
+
+    for address in ("a@example.com", "b@example.com"):
+        Suppression.objects.create(address=address, topic="news", reason="unsubscribe")
+    Suppression.objects.create(address="c@example.com", reason="bounce")
+    old = Suppression.objects.create(address="d@example.com", topic="news", reason="unsubscribe")
+    Suppression.objects.filter(pk=old.pk).update(created_at=old.created_at - datetime.timedelta(days=400))
+    html = admin_client.get(DASHBOARD).content.decode()
+    part = html.split('id="sesq-unsubscribes"', 1)[1].split("</section>", 1)[0]
+    assert 'id="sesq-unsubscribe-total">2<' in part
+    today = datetime.date.today().isoformat()
+    assert bar_titles(html, "unsubscribes") == [f"{today} unsubscribes: 2"]
+    link = re.search(r'href="([^"]+)">Unsubscribes', part).group(1)
+    listed = admin_client.get(unescape(link))
+    assert listed.status_code == 200
+    assert b"a@example.com" in listed.content and b"c@example.com" not in listed.content
+    rates = html.split('id="sesq-rate-complaint"', 1)[1].split("</div>", 1)[0]
+    assert "Gmail 0.10 %" in rates and "Gmail 0.30 %" in rates
+    assert "0.10 % review" in rates and "0.50 % pause" in rates
 
 
 def test_days_follow_the_current_time_zone(admin_client, fake_ses, settings):

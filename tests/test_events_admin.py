@@ -52,3 +52,38 @@ def test_event_list_filter_and_search(admin_client, rows):
     page = admin_client.get(url, {"q": MID}).content.decode()
     assert "b@example.net" in page and "d@example.net" not in page
     assert admin_client.get(url + "add/").status_code == 403
+
+
+def test_suppression_list_shows_and_filters_topics_and_deleting_resubscribes(admin_client, settings, fake_ses):
+    from django.core.mail import EmailMessage
+
+    from django_ses_query.backend import EmailBackend
+    from django_ses_query.models import Suppression
+
+    Suppression.objects.create(address="a@example.com", topic="news", reason="unsubscribe")
+    Suppression.objects.create(address="b@example.com", topic="offers", reason="unsubscribe")
+    Suppression.objects.create(address="c@example.com", topic="*", reason="unsubscribe")
+    Suppression.objects.create(address="d@example.com", reason="bounce")
+    url = "/admin/django_ses_query/suppression/"
+    page = admin_client.get(url).content.decode()
+    assert ">Topic<" in page or "column-topic" in page
+    for choice in ("?topic=news", "?topic=offers", "?topic=%2A", "?topic=-", "?reason__exact=unsubscribe"):
+        assert choice in page.replace("&amp;", "&"), choice
+
+    def listed(query):
+        content = admin_client.get(url + query).content.decode()
+        return sorted(a for a in "abcd" if f"{a}@example.com" in content)
+
+    assert listed("?topic=news") == ["a"]
+    assert listed("?topic=-") == ["d"]
+    assert listed("?topic=%2A") == ["c"]
+    assert listed("?reason__exact=unsubscribe") == ["a", "b", "c"]
+
+    settings.SES_QUERY = {**settings.SES_QUERY, "UNSUBSCRIBE_BASE_URL": "https://example.com"}
+    entry = Suppression.objects.get(address="a@example.com")
+    response = admin_client.post(f"{url}{entry.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 302
+    message = EmailMessage("News", "Body", "from@example.com", ["a@example.com"])
+    message.unsubscribe_topic = "news"
+    assert EmailBackend().send_messages([message]) == 1
+    assert [r.params["Destinations.member.1"] for r in fake_ses.sent] == ["a@example.com"]

@@ -117,3 +117,33 @@ def test_admin_suppression_list_search_and_delete(admin_client):
     assert response.status_code == 302
     assert not Suppression.objects.filter(address="gone@example.net").exists()
     assert admin_client.get("/admin/django_ses_query/suppression/add/").status_code == 403
+
+
+def test_a_bounce_is_stored_for_every_message_even_with_topic_rows():
+    from django_ses_query.events.store import store_payload
+    from tests import sesevents
+
+    Suppression.objects.create(address="a@example.net", topic="news", reason="unsubscribe")
+    Suppression.objects.create(address="b@example.net", topic="*", reason="unsubscribe")
+    store_payload(sesevents.bounce("m1", "A@example.net"), "sns-1")
+    store_payload(sesevents.complaint("m2", "b@example.net"), "sns-2")
+    assert sorted(Suppression.objects.values_list("address", "topic", "reason")) == [
+        ("a@example.net", "", "bounce"), ("a@example.net", "news", "unsubscribe"),
+        ("b@example.net", "", "complaint"), ("b@example.net", "*", "unsubscribe"),
+    ]
+
+
+def test_prunelog_never_deletes_suppressions():
+    import datetime
+
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    Suppression.objects.create(address="a@example.net", topic="news", reason="unsubscribe")
+    Suppression.objects.create(address="b@example.net", reason="bounce")
+    Suppression.objects.update(created_at=timezone.now() - datetime.timedelta(days=900))
+    EmailLog.objects.create(status="sent")
+    EmailLog.objects.update(created_at=timezone.now() - datetime.timedelta(days=900))
+    call_command("ses_prunelog", "--days", "1", stdout=__import__("io").StringIO())
+    assert not EmailLog.objects.exists()
+    assert Suppression.objects.count() == 2

@@ -301,6 +301,9 @@ def test_database_down_is_500_and_nothing_stored(client, events_on):
         (["bounce", "reject"], "bounced"),
         (["send", "open", "click"], ""),
         (["delay"], "delayed"),
+        (["rendering", "delivery"], "rendering_failed"),
+        (["delay", "rendering"], "rendering_failed"),
+        (["rendering", "reject"], "rejected"),
     ],
 )
 def test_multi_recipient_outcome_precedence(client, events_on, sequence, expected):
@@ -314,6 +317,7 @@ def test_multi_recipient_outcome_precedence(client, events_on, sequence, expecte
         "send": lambda: sesevents.send(MID),
         "open": lambda: sesevents.open_(MID),
         "click": lambda: sesevents.click(MID),
+        "rendering": lambda: sesevents.rendering_failure(MID),
     }
     for name in sequence:
         assert post(client, envelope(message=makers[name]())).status_code == 200

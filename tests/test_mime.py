@@ -245,10 +245,8 @@ def test_a_list_unsubscribe_url_longer_than_a_line_is_never_sent_on_one_line(fak
 
     url = "<https://example.com/unsubscribe?token=" + "a" * 1200 + ">"
     message = EmailMessage("s", "Body", "from@example.com", ["to@example.com"], headers={"List-Unsubscribe": url})
-    if DJANGO_FOLDS_EVERY_HEADER:
-        assert_sendable(sent_raw(fake_ses, message))
-        return
-    # Django 5.2: a URL cannot be encoded or folded without changing it.
+    # A URL cannot be encoded or folded without changing it (Django 6's
+    # encoded-words would reach no provider as a URL).
     with pytest.raises(SESInvalidMessageError) as caught:
         EmailBackend().send_messages([message])
     assert caught.value.code == "LineTooLong"

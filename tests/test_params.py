@@ -434,7 +434,7 @@ def test_each_recipient_counts_against_the_send_rate(fake_ses, monkeypatch):
     assert backend.send_messages([message]) == 1
 
     assert waits == [4]
-    request = backend.pipeline.prepare(message)
+    [(_, request)] = backend.pipeline.prepare(message)
     assert request.recipient_count == len(request.recipients) == 4
 
 

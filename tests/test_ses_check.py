@@ -9,6 +9,7 @@ from io import StringIO
 
 import django
 import pytest
+import requests
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
@@ -166,7 +167,8 @@ def test_notification_topics_and_event_topic_arns(fake_ses, settings):
     assert error is None, out
     assert [r.params["Action"] for r in fake_ses.requests] == [
         "GetCallerIdentity", "GetSendQuota", "GetIdentityVerificationAttributes",
-        "GetIdentityDkimAttributes", "GetIdentityNotificationAttributes",
+        "GetIdentityDkimAttributes", "GetIdentityNotificationAttributes", "DescribeActiveReceiptRuleSet",
+        "GetIdentityMailFromDomainAttributes",
     ]
     assert "/sts/aws4_request" in fake_ses.requests[0].headers["Authorization"]
     assert fake_ses.requests[4].params["Identities.member.1"] == SENDER
@@ -221,6 +223,8 @@ def test_access_denied_is_reported(ses, settings):
     [quota] = finding(out, "DENIED", "Quota")
     assert "GetSendQuota: AccessDenied" in quota and "fix: Allow ses:GetSendQuota" in quota
     assert finding(out, "DENIED", "Sender")
+    [receiving] = finding(out, "DENIED", "Receiving")
+    assert "DescribeActiveReceiptRuleSet: AccessDenied" in receiving
     assert error is None
     assert re.search(r"\d+ checks could not run \(DENIED\)", out)
 
@@ -295,3 +299,122 @@ def test_simulate_addresses(kind, fake_ses, settings):
 def test_simulate_refuses_unknown_kinds(fake_ses):
     with pytest.raises(CommandError, match="invalid choice: 'explode'"):
         call_command("ses_sendtestemail", "--simulate", "explode")
+
+
+# -- Receiving: the active receipt rule set ---------------------------------------------------
+
+
+def test_receiving_without_an_active_rule_set_is_info(ses):
+    out, error = check()
+    assert error is None, out
+    assert finding(out, "INFO", "Receiving") == [
+        f"[INFO   ] Receiving: No active receipt rule set in {ses.region}: no mail is received. | "]
+
+
+def test_receiving_rules_and_their_topics(ses, settings):
+    other = TOPIC + "-receiving"
+    ses.set_auth(False)  # The bucket and KMS key the S3 action names, made with checks off.
+    try:
+        assert requests.put(f"{ses.endpoint_url}/inbound-mail", timeout=10).status_code == 200
+        scope = "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20260101/us-east-1/kms/aws4_request, SignedHeaders=host, Signature=0"
+        key = requests.post(ses.endpoint_url, data="{}", timeout=10, headers={
+            "X-Amz-Target": "TrentService.CreateKey", "Content-Type": "application/x-amz-json-1.1",
+            "Authorization": scope}).json()["KeyMetadata"]["Arn"]
+        ses._checked({"Action": "CreateTopic", "Name": other.rpartition(":")[2], "Version": "2010-03-31"},
+                     service="sns")
+    finally:
+        ses.set_auth(True)
+    ses_call(ses, Action="CreateReceiptRuleSet", RuleSetName="inbound")
+    ses_call(ses, Action="CreateReceiptRule", RuleSetName="inbound", **{
+        "Rule.Name": "replies", "Rule.Enabled": "true", "Rule.ScanEnabled": "true",
+        "Rule.Recipients.member.1": "replies@example.com",
+        "Rule.Actions.member.1.SNSAction.TopicArn": TOPIC, "Rule.Actions.member.1.SNSAction.Encoding": "Base64",
+    })
+    ses_call(ses, Action="CreateReceiptRule", RuleSetName="inbound", After="replies", **{
+        "Rule.Name": "large", "Rule.Enabled": "true",
+        "Rule.Actions.member.1.S3Action.BucketName": "inbound-mail",
+        "Rule.Actions.member.1.S3Action.ObjectKeyPrefix": "mail/",
+        "Rule.Actions.member.1.S3Action.TopicArn": other,
+        "Rule.Actions.member.1.S3Action.KmsKeyArn": key,
+    })
+    ses_call(ses, Action="SetActiveReceiptRuleSet", RuleSetName="inbound")
+    settings.SES_QUERY = {**settings.SES_QUERY, "EVENT_TOPIC_ARNS": [TOPIC]}
+    out, error = check()
+    assert error is None, out
+    info = finding(out, "INFO", "Receiving")
+    assert info[0] == "[INFO   ] Receiving: Active receipt rule set inbound. | "
+    assert info[1] == (
+        "[INFO   ] Receiving: rule replies: recipients replies@example.com; scanning on; "
+        f"actions: SNS (topic {TOPIC}, encoding Base64). | ")
+    assert info[2].startswith("[INFO   ] Receiving: rule large: recipients all verified domains; scanning off; "
+                              "actions: S3 (bucket inbound-mail, prefix mail/; topic")
+    assert f"KMS key {key}" in info[2]
+    assert finding(out, "OK", "Receiving") == [f"[OK     ] Receiving: rule replies: topic {TOPIC} is in EVENT_TOPIC_ARNS. | "]
+    warnings = finding(out, "WARNING", "Receiving")
+    assert len(warnings) == 2
+    assert any("encrypts with KMS" in w and "fix: Remove the KMS key" in w for w in warnings)
+    assert any(f"topic {other} is not in EVENT_TOPIC_ARNS: its receipts will be refused" in w
+               and f"fix: Add '{other}'" in w for w in warnings)
+    assert finding(out, "ERROR", "Receiving") == []
+
+
+# -- Bulk-sender readiness -------------------------------------------------------------------
+
+
+def test_mail_from_domain(ses):
+    out, _ = check()
+    [warning] = finding(out, "WARNING", "MAIL FROM")
+    assert "example.com (DEFAULT_FROM_EMAIL): no custom MAIL FROM domain" in warning
+    assert "SPF does not align" in warning and "fix: Set a MAIL FROM domain" in warning
+    ses_call(ses, Action="SetIdentityMailFromDomain", Identity=SENDER, MailFromDomain="mail.example.com")
+    out, _ = check()
+    assert finding(out, "OK", "MAIL FROM") == ["[OK     ] MAIL FROM: example.com: custom MAIL FROM domain mail.example.com. | "]
+
+
+def test_unsubscribe_readiness(settings):
+    out, error = check("--dry-run")
+    assert finding(out, "INFO", "Unsubscribe") and error is None
+    settings.SES_QUERY = {**settings.SES_QUERY, "UNSUBSCRIBE_BASE_URL": "https://example.com"}
+    out, _ = check("--dry-run")
+    assert finding(out, "OK", "Unsubscribe") == [
+        "[OK     ] Unsubscribe: One-click links go to https://example.com/ses/unsubscribe/<token>/. | "
+    ]
+    settings.SES_QUERY = {**settings.SES_QUERY, "UNSUBSCRIBE_BASE_URL": "http://localhost:8000"}
+    out, error = check("--dry-run")
+    [http] = finding(out, "WARNING", "Unsubscribe")
+    assert "UNSUBSCRIBE_BASE_URL http://localhost:8000 is http" in http and error is None
+    settings.ROOT_URLCONF = "tests.urls_without_ses"
+    out, error = check("--dry-run")
+    [missing] = finding(out, "ERROR", "Unsubscribe")
+    assert "fix: Add path('ses/', include('django_ses_query.urls'))" in missing
+    assert error is not None
+    settings.SES_QUERY = {**settings.SES_QUERY, "UNSUBSCRIBE_BASE_URL": None, "UNSUBSCRIBE_TOPIC": "news"}
+    out, error = check("--dry-run")
+    assert finding(out, "ERROR", "Unsubscribe") and error is not None
+
+
+@pytest.mark.parametrize(
+    "complained, status", [(None, "INFO"), (0, "OK"), (1, "WARNING"), (2, "WARNING"), (3, "ERROR")]
+)
+def test_complaint_rate_of_the_last_seven_days(complained, status):
+    import datetime
+
+    from django.utils import timezone
+
+    from django_ses_query.models import EmailLog
+
+    old = timezone.now() - datetime.timedelta(days=8)
+    count = 99 if complained is None else 1000
+    rows = [EmailLog(status="sent", outcome="complained" if i < (complained or 0) else "delivered")
+            for i in range(count)]
+    rows += [EmailLog(status="sent", outcome="complained") for _ in range(50)]  # older: not counted
+    rows += [EmailLog(status="failed") for _ in range(50)]  # not sent: not counted
+    EmailLog.objects.bulk_create(rows)
+    EmailLog.objects.filter(pk__in=[r.pk for r in rows[count:count + 50]]).update(created_at=old)
+    out, error = check("--dry-run")
+    [line] = finding(out, status, "Complaint rate")
+    if complained is None:
+        assert "99 messages sent in the last 7 days: too few to judge" in line
+    else:
+        assert f"({complained} of 1000 messages sent in the last 7 days)" in line
+    assert (error is not None) == (status == "ERROR")

@@ -575,3 +575,32 @@ def test_agrees_with_botocore(url, region, session_token, body, when):
 def test_send_email_body_is_realistic():
     assert b"%C3%BC" in SEND_EMAIL  # ü, percent-encoded UTF-8
     assert SEND_EMAIL.isascii()
+
+
+# -- S3: the path encoded once, x-amz-content-sha256 signed (checked against botocore) ----
+
+
+@pytest.mark.parametrize("key", ["plain.eml", "a space+plus", "non-ascii é 日本/x", "~tilde/a%20b"])
+@pytest.mark.parametrize("token", [None, "session-token"])
+def test_s3_get_signed_as_botocore_signs_it(key, token):
+    from datetime import datetime
+
+    from botocore.auth import S3SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials as BotoCredentials
+
+    from django_ses_query.signing import s3_path, sign
+
+    url = "https://inbound-mail.s3.eu-west-1.amazonaws.com" + s3_path(key)
+    request = AWSRequest(method="GET", url=url, data=b"")
+    S3SigV4Auth(BotoCredentials("AKIDEXAMPLE", "secret", token), "s3", "eu-west-1").add_auth(request)
+    when = datetime.strptime(request.headers["X-Amz-Date"], "%Y%m%dT%H%M%SZ")
+
+    class Creds:
+        access_key_id, secret_access_key, session_token = "AKIDEXAMPLE", "secret", token
+
+    ours = sign(method="GET", url=url, headers={}, body=b"", credentials=Creds(), region="eu-west-1",
+                service="s3", timestamp=when)
+    assert ours["Authorization"] == request.headers["Authorization"]
+    assert ours["X-Amz-Content-SHA256"] == request.headers["X-Amz-Content-SHA256"]
+    assert "x-amz-content-sha256" in ours["Authorization"] and "host;" in ours["Authorization"]

@@ -29,7 +29,10 @@ BACKENDS = {
 PEERS = (THEIRS, ANYMAIL)
 #: What each backend's send looks like at the endpoint.
 SEND_ACTION = {OURS: "SendEmail", THEIRS: "SendRawEmail", ANYMAIL: "SendEmailV2"}
-SEND_ACTIONS = tuple(SEND_ACTION.values())
+#: Stored-template bulk sends (``--only templates``): ours (SES v1) and
+#: anymail's (SES v2 SendBulkEmail), 50 destinations per request.
+BULK_ACTION = {OURS: "SendBulkTemplatedEmail", ANYMAIL: "SendBulkEmailV2"}
+SEND_ACTIONS = (*SEND_ACTION.values(), *BULK_ACTION.values())
 #: The send-log database of a worker: a file (the default), in memory, or
 #: PostgreSQL (``--postgres URL``).
 MEMORY_DB = ":memory:"
@@ -65,6 +68,7 @@ TARGET_OVERHEAD_RATIO = 1 / 3
 TARGET_COLD_START_RATIO = 0.4
 TARGET_THROUGHPUT_RATIO = 8.0
 TARGET_MEMORY_SLOPE = 64  # bytes per extra message
+TARGET_TEMPLATE_RATE = 10000.0  # recipients/s of one merge_data message, 20 ms RTT, MAX_CONCURRENCY=16
 
 FULL = dict(
     overhead_send_mail_n=40,  # the peers take ~0.1 s per message here (a new boto3 client each)
@@ -79,6 +83,8 @@ FULL = dict(
     rate_ns={1: 100, 10: 1000, 32: 2000},
     rate_peer_n=100,
     memory_ns=(1000, 10000),
+    template_recipients=10000,
+    template_runs=3,
 )
 QUICK = dict(
     overhead_send_mail_n=20,
@@ -93,6 +99,8 @@ QUICK = dict(
     rate_ns={1: 50, 10: 300, 32: 600},
     rate_peer_n=50,
     memory_ns=(100, 1000),
+    template_recipients=2000,
+    template_runs=1,
 )
 
 

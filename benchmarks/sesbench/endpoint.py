@@ -31,14 +31,20 @@ def serve() -> None:
 
     def reset() -> None:
         stats.clear()
-        stats.update(requests=0, signed=0, connections=0, actions={}, bytes_in=0)
+        stats.update(requests=0, signed=0, connections=0, actions={}, bytes_in=0, destinations=0)
 
     reset()
 
-    def success(action: str, number: int) -> bytes:
+    def success(action: str, number: int, destinations: int = 0) -> bytes:
         request_id = f"0000beef-0000-4000-8000-{number:012x}"
-        if action in ("SendEmail", "SendRawEmail"):
+        if action in ("SendEmail", "SendRawEmail", "SendTemplatedEmail"):
             result = f"<MessageId>0100018c{number:08x}-bench-{number:012x}-000000</MessageId>"
+        elif action == "SendBulkTemplatedEmail":
+            # One status per destination, as SES answers.
+            result = "<Status>" + "".join(
+                f"<member><Status>Success</Status><MessageId>0100018c{number:08x}-bench-{i:06x}-000000"
+                "</MessageId></member>" for i in range(destinations)
+            ) + "</Status>"
         elif action == "GetSendQuota":
             # Large enough that django-ses's optional auto-throttle never sleeps.
             result = (
@@ -114,9 +120,14 @@ def serve() -> None:
                 return self.control(method, path)
             if method != "POST":
                 return self.reply(404, b"not found\n", "text/plain")
-            v2 = path.startswith("/v2/email/outbound-emails")  # SES v2 (REST, JSON): anymail
+            v2 = path.startswith("/v2/email/outbound-")  # SES v2 (REST, JSON): anymail
+            bulk_v2 = path.startswith("/v2/email/outbound-bulk-emails")
             match = None if v2 else action_re.search(body)
-            action = "SendEmailV2" if v2 else match.group(1).decode() if match else ""
+            action = ("SendBulkEmailV2" if bulk_v2 else "SendEmailV2") if v2 else (
+                match.group(1).decode() if match else "")
+            # Destinations of a bulk send (each has its own data).
+            destinations = body.count(b'"Destination"') if bulk_v2 else (
+                body.count(b"ReplacementTemplateData=") if action == "SendBulkTemplatedEmail" else 0)
             signed = authorization.startswith("AWS4-HMAC-SHA256 ") and (
                 f"Credential={ACCESS_KEY_ID}/" in authorization
             )
@@ -127,15 +138,20 @@ def serve() -> None:
                 stats["requests"] += 1
                 stats["signed"] += signed
                 stats["bytes_in"] += len(body)
+                stats["destinations"] += destinations
                 stats["actions"][action or "-"] = stats["actions"].get(action or "-", 0) + 1
             if delay:
                 time.sleep(delay)
             if not action:
                 return self.reply(400, b"<ErrorResponse><Error><Code>MissingAction</Code></Error></ErrorResponse>")
+            if bulk_v2:
+                results = [{"Status": "SUCCESS", "MessageId": f"0100018c{number:08x}-bench-{i:06x}-000000"}
+                           for i in range(destinations)]
+                return self.reply(200, json.dumps({"BulkEmailEntryResults": results}).encode(), "application/json")
             if v2:
                 message_id = f"0100018c{number:08x}-bench-{number:012x}-000000"
                 return self.reply(200, json.dumps({"MessageId": message_id}).encode(), "application/json")
-            self.reply(200, success(action, number))
+            self.reply(200, success(action, number, destinations))
 
         def control(self, method: str, path: str) -> None:
             parts = urlsplit(path)

@@ -12,6 +12,7 @@ from .config import (
     THEIRS, db_label,
 )
 from .report import pass_fail, print_profile
+from .templates import measure_templates
 from .workers import ATTACHED
 
 if TYPE_CHECKING:
@@ -268,4 +269,5 @@ MEASUREMENTS = {
     "cold-start": cold_start,
     "throughput": throughput,
     "memory": memory,
+    "templates": measure_templates,
 }

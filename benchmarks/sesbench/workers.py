@@ -18,6 +18,7 @@ from .config import (
     ACCESS_KEY_ID, BACKENDS, BODY, CC_EMAIL, FROM_EMAIL, HTML, MEMORY_DB, OURS, REGION, REPLY_TO,
     SECRET_ACCESS_KEY, SUBJECT, THEIRS, TO_EMAIL, database_settings,
 )
+from .templates import send_templated
 
 
 def setup_django(spec: dict) -> None:
@@ -286,6 +287,7 @@ KINDS = {
     "throughput": throughput,
     "memory": memory,
     "profile": profile,
+    "templates": send_templated,
 }
 
 

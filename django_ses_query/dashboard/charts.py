@@ -95,11 +95,16 @@ def stacked_bars(
     return mark_safe("".join(parts))  # noqa: S308 (every text above is escaped)
 
 
-def rate_gauge(percent: float | None, review: float, pause: float) -> SafeString:
+def rate_gauge(
+    percent: float | None, review: float, pause: float, marks: Sequence[tuple[float, str]] = ()
+) -> SafeString:
     """A horizontal bar from 0 to 1.5 × the pause level, with the rate filled
-    in and SES's review and pause levels marked."""
+    in and SES's review and pause levels marked below it; ``marks``
+    (``(percent, label)``, e.g. a mailbox provider's lines) above it."""
     scale = pause * 1.5
-    width, height, bar_top, bar_height = 400, 40, 4, 16
+    width, bar_height = 400, 16
+    bar_top = 16 if marks else 4
+    height = bar_top + 36
 
     def x(value: float) -> float:
         return min(value, scale) / scale * width
@@ -116,6 +121,13 @@ def rate_gauge(percent: float | None, review: float, pause: float) -> SafeString
         parts.append(
             f'<rect class="sesq-gauge-value sesq-level-{level}" x="0" y="{bar_top + 4}" '
             f'width="{max(x(percent), 2):.1f}" height="{bar_height - 8}"/>'
+        )
+    for value, label in marks:
+        parts.append(
+            f'<line class="sesq-gauge-mark sesq-gauge-provider" x1="{x(value):.1f}" x2="{x(value):.1f}" '
+            f'y1="{bar_top - 4}" y2="{bar_top + bar_height}"/>'
+            f'<text class="sesq-axis sesq-gauge-provider-label" x="{x(value):.1f}" y="{bar_top - 6}" '
+            f'text-anchor="middle">{escape(label)} {escape(percent_text(value))}</text>'
         )
     for value, name in ((review, "review"), (pause, "pause")):
         parts.append(

@@ -22,7 +22,7 @@ from django.db.models import Count, Q
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from ..models import EmailEvent, EmailLog
+from ..models import EmailEvent, EmailLog, Suppression
 
 #: The windows offered, in days.
 WINDOWS = (14, 30)
@@ -49,6 +49,9 @@ OUTCOMES = (
 #: second it may pause its sending.
 BOUNCE_LEVELS = (5.0, 10.0)
 COMPLAINT_LEVELS = (0.1, 0.5)
+#: Gmail's bulk-sender lines for the spam rate (percent): stay below the
+#: first, never reach the second.
+GMAIL_COMPLAINT_LEVELS = (0.1, 0.3)
 
 #: How many reasons the "top reasons" table shows.
 TOP_REASONS = 10
@@ -122,6 +125,12 @@ class Figures:
     bounce_rate: Rate | None = None
     complaint_rate: Rate | None = None
     reasons: list[Reason] = field(default_factory=list)
+    #: {(day, "unsubscribe"): new unsubscribes}
+    unsubscribes: dict[tuple[datetime.date, str], int] = field(default_factory=dict)
+
+    @property
+    def unsubscribe_total(self) -> int:
+        return sum(self.unsubscribes.values())
 
 
 def window_days(days: int, today: datetime.date | None = None) -> list[datetime.date]:
@@ -191,4 +200,8 @@ def figures(days: int = DEFAULT_WINDOW, *, using: str | None = None) -> Figures:
         .order_by("-n", "event_type", "bounce_type", "bounce_subtype", "feedback_type")
     )[:TOP_REASONS]
     result.reasons = [Reason(*row) for row in reasons]
+    result.unsubscribes = _per_day(
+        Suppression.objects.using(using).filter(reason=Suppression.Reason.UNSUBSCRIBE, created_at__gte=start),
+        "reason",
+    )
     return result

@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 from django.core.exceptions import PermissionDenied
 from django.template.loader import get_template
 from django.template.response import TemplateResponse
-from django.urls import reverse
+from django.urls import NoReverseMatch, reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -46,6 +46,15 @@ def breadcrumbs_as_list() -> bool:
     return '<ol class="breadcrumbs">' in getattr(getattr(template, "template", None), "source", "")
 
 
+def suppression_link(site: str, **query) -> str | None:
+    """The suppression list's changelist, filtered; None when this admin
+    site does not show it."""
+    try:
+        return f"{reverse(f'{site}:django_ses_query_suppression_changelist')}?{urlencode(query)}"
+    except NoReverseMatch:
+        return None
+
+
 def dashboard_view(model_admin):
     """The view for ``model_admin`` (the :class:`EmailLog` admin)."""
 
@@ -68,16 +77,17 @@ def dashboard_view(model_admin):
         status_series = [(s.value, STATUS_LABELS[s.value]) for s in stats.STATUSES]
         outcome_series = [(o.value, OUTCOME_LABELS[o.value]) for o in stats.OUTCOMES]
         rates = []
-        for rate, label, outcome in (
-            (figures.bounce_rate, _("Bounce rate"), "bounced"),
-            (figures.complaint_rate, _("Complaint rate"), "complained"),
+        for rate, label, outcome, marks in (
+            (figures.bounce_rate, _("Bounce rate"), "bounced", ()),
+            (figures.complaint_rate, _("Complaint rate"), "complained",
+             [(level, "Gmail") for level in stats.GMAIL_COMPLAINT_LEVELS]),
         ):
             rates.append(
                 {
                     "rate": rate,
                     "label": label,
                     "shown": charts.percent_text(rate.percent),
-                    "gauge": charts.rate_gauge(rate.percent, rate.review, rate.pause),
+                    "gauge": charts.rate_gauge(rate.percent, rate.review, rate.pause, marks),
                     "link": log_link(outcome__exact=outcome),
                 }
             )
@@ -105,6 +115,11 @@ def dashboard_view(model_admin):
                 figures.days, outcome_series, figures.outcomes, title=_("Outcomes per day")
             ),
             "rates": rates,
+            "unsubscribes_chart": charts.stacked_bars(
+                figures.days, [("unsubscribe", _("unsubscribes"))], figures.unsubscribes,
+                title=_("Unsubscribes per day"),
+            ),
+            "unsubscribes_link": suppression_link(model_admin.admin_site.name, reason__exact="unsubscribe"),
             "reasons": [(reason, log_link(**reason.log_filter())) for reason in figures.reasons],
             "quota": get_quota(),
             "quota_cache_minutes": CACHE_SECONDS // 60,

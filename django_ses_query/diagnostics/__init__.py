@@ -13,10 +13,18 @@ from .account import check_credentials, check_endpoint, check_quota, sts_endpoin
 from .findings import DENIED, ERROR, INFO, OK, WARNING, Finding, masked
 from .identities import check_dkim, check_identities, sender_addresses
 from .notifications import check_configuration_set, check_notifications
+from .receiving import check_receiving
+from .readiness import check_complaint_rate, check_mail_from, check_unsubscribe
 
 __all__ = [
-    "DENIED", "ERROR", "INFO", "OK", "WARNING", "Finding", "check_endpoint", "masked", "run_all", "sts_endpoint",
+    "DENIED", "ERROR", "INFO", "OK", "WARNING", "Finding", "check_endpoint", "masked", "readiness", "run_all",
+    "sts_endpoint",
 ]
+
+
+def readiness(config) -> list[Finding]:
+    """Bulk-sender readiness from the settings and the send log (no AWS call)."""
+    return check_unsubscribe(config) + check_complaint_rate(config)
 
 
 def run_all(client, settings) -> list[Finding]:
@@ -36,6 +44,9 @@ def run_all(client, settings) -> list[Finding]:
     set_findings, destinations = check_configuration_set(client, config.configuration_set)
     findings += check_notifications(client, used, config.event_topic_arns, destinations)
     findings += set_findings
+    findings += check_receiving(client, config.event_topic_arns)
+    findings += check_mail_from(client, senders)
+    findings += readiness(config)
     findings.append(
         Finding(INFO, "Sending", "Not tried: to prove ses:SendEmail and ses:SendRawEmail, run "
                 "manage.py ses_sendtestemail --simulate success (add --attach FILE for SendRawEmail).")

@@ -1,7 +1,8 @@
 """SES events and the suppression list in the admin.
 
 Events are a record: read-only for everyone (delete with the permission).
-Deleting a suppression list entry un-suppresses its address.
+Deleting a suppression list entry un-suppresses its address (for an
+unsubscribe: re-subscribes it to that topic).
 """
 
 from __future__ import annotations
@@ -58,15 +59,34 @@ class EmailEventAdmin(admin.ModelAdmin):
         return False
 
 
+class TopicFilter(admin.SimpleListFilter):
+    """One choice per topic on the list, plus every message and every topic."""
+
+    title = _("topic")
+    parameter_name = "topic"
+
+    def lookups(self, request, model_admin):
+        topics = (
+            model_admin.get_queryset(request).order_by("topic").values_list("topic", flat=True).distinct()
+        )
+        names = {"": _("(every message)"), Suppression.ALL_TOPICS: _("(every topic)")}
+        return [(topic or "-", names.get(topic, topic)) for topic in topics]
+
+    def queryset(self, request, queryset):
+        if self.value() is None:
+            return queryset
+        return queryset.filter(topic="" if self.value() == "-" else self.value())
+
+
 @admin.register(Suppression)
 class SuppressionAdmin(admin.ModelAdmin):
-    list_display = ("address", "reason", "created_at", "event")
-    list_filter = ("reason",)
+    list_display = ("address", "topic", "reason", "created_at", "event")
+    list_filter = ("reason", TopicFilter)
     search_fields = ("address",)
-    search_help_text = _("Address. Delete an entry to mail the address again.")
+    search_help_text = _("Address. Delete an entry to mail the address again (or re-subscribe it to the topic).")
     list_select_related = ("event",)
     ordering = ("-created_at",)
-    readonly_fields = ("address", "reason", "created_at", "event")
+    readonly_fields = ("address", "topic", "reason", "created_at", "event")
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False

@@ -33,12 +33,14 @@ Outcome = EmailLog.Outcome
 OUTCOMES = {
     EmailEvent.Type.DELIVERY_DELAY: Outcome.DELAYED,
     EmailEvent.Type.DELIVERY: Outcome.DELIVERED,
+    EmailEvent.Type.RENDERING_FAILURE: Outcome.RENDERING_FAILED,
     EmailEvent.Type.REJECT: Outcome.REJECTED,
     EmailEvent.Type.BOUNCE: Outcome.BOUNCED,
     EmailEvent.Type.COMPLAINT: Outcome.COMPLAINED,
 }
 PRECEDENCE = [
-    Outcome.NONE, Outcome.DELAYED, Outcome.DELIVERED, Outcome.REJECTED, Outcome.BOUNCED, Outcome.COMPLAINED,
+    Outcome.NONE, Outcome.DELAYED, Outcome.DELIVERED, Outcome.RENDERING_FAILED, Outcome.REJECTED,
+    Outcome.BOUNCED, Outcome.COMPLAINED,
 ]
 
 
@@ -129,8 +131,9 @@ def _suppress(event: EmailEvent, using: str) -> None:
     address = normalize_address(parseaddr(event.recipient)[1] or event.recipient)
     if not address:
         return
+    # Topic "": every message, whatever topics the address unsubscribed from.
     _, created = Suppression.objects.using(using).get_or_create(
-        address=address, defaults={"reason": reason, "event": event}
+        address=address, topic="", defaults={"reason": reason, "event": event}
     )
     if created:
         logger.info("Suppressed %s (%s, SES MessageId %s).", address, reason, event.message_id or "-")

@@ -26,6 +26,7 @@ import logging
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.views.decorators.csrf import csrf_exempt
 
+from .. import handoff
 from ..conf import get_config
 from . import fetch, sns
 from .certificates import TIMEOUT, CertificateUnavailable, check_sns_url, verify_message
@@ -121,6 +122,10 @@ def _notification(message: dict[str, str]) -> HttpResponse:
 
     try:
         payload = sns.load_json(message["Message"], "the SNS Message")
+        handler = handoff.handler_for(payload)  # SES receiving's "Received": inbound mail.
+        if handler is not None:
+            handled = handler(payload, message["MessageId"], message["TopicArn"])
+            return _text(handled.status, handled.text)
         events = store_payload(payload, message["MessageId"])
     except (sns.MalformedMessage, MalformedEvent) as error:
         logger.warning("SES events: SNS %s holds no SES event: %s", shown(message["MessageId"]), escaped(error))

@@ -9,6 +9,7 @@ The task carries the row's id only, plus which settings to send with.
 from __future__ import annotations
 
 import logging
+import uuid
 from contextlib import nullcontext
 from collections.abc import Iterable
 from functools import partial
@@ -36,10 +37,36 @@ def row_fields(config: Config, request: SendRequest) -> dict:
     }
 
 
-def queue(config: Config, rows: list, task_kwargs: dict) -> list:
+def bulk_rows(config: Config, bulk) -> list:
+    """The unsaved ``queued`` rows of a bulk templated message
+    (``templates.message.BulkSend``): one per destination, each holding its
+    own one-destination request; the rows of one ``SendBulkTemplatedEmail``
+    (up to 50) share a ``bulk_id``. Returns a list of rows per request."""
+    from ..models import EmailLog
+
+    chunks = []
+    for request in bulk.requests():
+        base = row_fields(config, request)
+        bulk_id = uuid.uuid4().hex
+        rows = []
+        for destination in request.destinations:
+            single = bulk.request_for([destination])
+            fields = dict(base, to=[destination.to], bulk_id=bulk_id, request_body=single.body.decode("ascii"),
+                          size_bytes=single.size_bytes)
+            if destination.tags is not None:
+                fields["tags"] = destination.tags
+            if config.log_body:
+                fields["template_data"] = destination.template_data
+            rows.append(EmailLog(**fields))
+        chunks.append(rows)
+    return chunks
+
+
+def queue(config: Config, rows: list, task_kwargs: dict, *, tasks: list | None = None) -> list:
     """Insert the unsaved ``rows`` on ``LOG_DATABASE`` in the caller's
     transaction there (a savepoint if one is open), and enqueue their tasks
-    for when it commits; return the rows, saved.
+    for when it commits; return the rows, saved. ``tasks``: the rows that
+    get a task (default: every row; a bulk request's rows share one).
 
     A task backend that keeps its tasks in that same database
     (django-tasks-db) gets them in the same transaction: rows and tasks
@@ -55,7 +82,7 @@ def queue(config: Config, rows: list, task_kwargs: dict) -> list:
         else:
             for row in rows:
                 row.save(using=database, force_insert=True)
-        ids = [row.pk for row in rows]
+        ids = [row.pk for row in (rows if tasks is None else tasks)]
         if _tasks_stored_in(config, database):
             _enqueue(config, ids, task_kwargs)
         else:

@@ -109,7 +109,8 @@ def resend(backend, row):
             name: getattr(row, name)
             for name in (
                 "action", "from_email", "to", "cc", "bcc", "reply_to", "subject", "size_bytes", "suppressed",
-                "configuration_set", "tags", "region", "text_body", "html_body", "request_body",
+                "configuration_set", "tags", "region", "text_body", "html_body", "request_body", "topic",
+                "template_name",
             )
         }
         fields["status"] = EmailLog.Status.QUEUED

@@ -2,7 +2,9 @@
 
 Trusts the send log row (written by :class:`QueuedEmailBackend`); checks
 that it is still ``queued`` and claims it with one conditional UPDATE, so a
-redelivered or duplicated task does nothing. The claimed row then goes
+redelivered or duplicated task does nothing. The rows of one
+``SendBulkTemplatedEmail`` share a ``bulk_id`` and one task: the UPDATE
+claims those still queued, and they go as one request. The claimed row then goes
 through the send pipeline (``sending/rows.py``): suppression checked again,
 signed now, sent, the row made final, ``post_send``.
 """
@@ -68,10 +70,16 @@ def send_row(row_id: int, *, mailer: str | None = None, options: dict | None = N
     pipeline = worker_pipeline(mailer, options)
     rows = EmailLog.objects.using(pipeline.config.log_database)
     claimed_at = timezone.now()
-    if not rows.filter(pk=row_id, status=EmailLog.Status.QUEUED).update(
+    bulk_id = rows.filter(pk=row_id).values_list("bulk_id", flat=True).first()
+    claim = rows.filter(bulk_id=bulk_id) if bulk_id else rows.filter(pk=row_id)
+    if not claim.filter(status=EmailLog.Status.QUEUED).update(
         status=EmailLog.Status.SENDING, claimed_at=claimed_at
     ):
         logger.info("Queued message %s is not queued any more: nothing to do.", row_id)
         return ""
-    row = rows.get(pk=row_id)
-    return send_rows(pipeline, [row])[row.pk]
+    if not bulk_id:
+        row = rows.get(pk=row_id)
+        return send_rows(pipeline, [row])[row.pk]
+    claimed = list(claim.filter(status=EmailLog.Status.SENDING, claimed_at=claimed_at).order_by("pk"))
+    statuses = send_rows(pipeline, [claimed])
+    return statuses.get(row_id) or statuses[claimed[0].pk]

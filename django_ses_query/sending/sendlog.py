@@ -66,9 +66,14 @@ def request_fields(config: Config, request: SendRequest) -> dict:
         configuration_set=request.configuration_set or "",
         tags=request.tags,
         suppressed=request.suppressed,
+        topic=request.topic,
     )
     if config.log_body:
         fields.update(text_body=request.text_body or "", html_body=request.html_body or "")
+    if request.template_name:
+        fields["template_name"] = request.template_name
+        if config.log_body and request.template_data is not None:
+            fields["template_data"] = request.template_data
     return fields
 
 
@@ -94,8 +99,12 @@ def log_row(
     fields = _message_fields(message)
     if request is not None:
         fields.update(request_fields(config, request))
-    elif config.log_body:
-        fields.update(text_body=str(message.body or ""))
+    else:
+        if config.log_body:
+            fields.update(text_body=str(message.body or ""))
+        template = getattr(message, "template_id", None)
+        if isinstance(template, str):
+            fields["template_name"] = template
     if error is not None:
         fields.update(
             status=EmailLog.Status.UNKNOWN if error.may_have_been_sent else EmailLog.Status.FAILED,
@@ -118,6 +127,60 @@ def log_row(
         if error is not None:
             fields["error_message"] += f"\n[Stored with changes: {'; '.join(notes)}.]"
     return new_row(EmailLog, fields)
+
+
+def destination_rows(
+    config: Config, message, request: SendRequest, outcomes: list, *, request_id: str | None = None,
+    attempts: int = 0, duration_ms: int | None = None, http_status: int | None = None, bulk_id: str = "",
+) -> list:
+    """The unsaved rows of a bulk request's destinations (``request.destinations``),
+    one per destination, each with its own outcome (``status``,
+    ``message_id``, ``error``); None for a row the log does not keep.
+    ``bulk_id`` marks the rows of one request. The fields they share are
+    built and checked once, each row a copy of them."""
+    if not config.log:
+        return [None] * len(outcomes)
+    from ..models import EmailLog
+
+    base = request_fields(config, request)  # the message's addresses are the request's
+    base.update(attempts=attempts, duration_ms=duration_ms, region=config.region or "",
+                request_id=request_id or "", status=EmailLog.Status.SENT, bulk_id=bulk_id)
+    notes = fit_columns(base)
+    template = new_row(EmailLog, base)
+    rows = []
+    for destination, outcome in zip(request.destinations, outcomes):
+        if config.log == "failures" and outcome.status == EmailLog.Status.SENT:
+            rows.append(None)
+            continue
+        fields = {"to": [destination.to], "status": outcome.status, "message_id": outcome.message_id or ""}
+        if destination.tags is not None:
+            fields["tags"] = destination.tags
+        if config.log_body:
+            fields["template_data"] = destination.template_data
+        error = outcome.error
+        if error is not None:
+            fields.update(
+                error_code=error.code or "", error_message=error.message or str(error),
+                http_status=error.http_status if error.http_status is not None else http_status,
+                request_id=error.request_id or request_id or "",
+            )
+        changed = notes + fit_columns(fields)
+        if changed:
+            logger.warning(
+                "The send log row (status=%s, MessageId=%s) was changed to fit the database: %s.",
+                fields["status"], fields["message_id"] or "-", "; ".join(changed),
+            )
+        rows.append(copy_row(template, fields))
+    return rows
+
+
+def copy_row(template, fields: dict):
+    """A new unsaved row: ``template``'s values, with ``fields`` (attnames) set."""
+    row = type(template).__new__(type(template))
+    row.__dict__.update(template.__dict__)
+    row._state = type(template._state)()
+    row.__dict__.update(fields)
+    return row
 
 
 @lru_cache(maxsize=None)

@@ -1,6 +1,9 @@
-"""Suppression, a stage of the send pipeline: with ``SUPPRESSION`` on,
-suppressed recipients are taken out of a request's envelope at the moment
-it is sent (and, for queued mail, already when it is queued).
+"""Suppression, a stage of the send pipeline: suppressed recipients are
+taken out of a request's envelope at the moment it is sent (and, for queued
+mail, already when it is queued). Rows with the topic ``""`` (bounces,
+complaints) apply to every message with ``SUPPRESSION`` on; a message with
+a topic also skips whoever unsubscribed from that topic or from every topic
+(``*``), whatever ``SUPPRESSION`` says.
 
 Trusts the request (built by ``params``, or a queued row's body written from
 one) and the ``Suppression`` table. Works on the form-encoded body, so a
@@ -18,6 +21,7 @@ from urllib.parse import parse_qsl
 
 from .. import query
 from ..addresses import bare_address
+from ..exceptions import SESError
 from ..params import SendRequest
 
 logger = logging.getLogger("django_ses_query")
@@ -26,23 +30,107 @@ logger = logging.getLogger("django_ses_query")
 _MEMBER = re.compile(r"(Destination\.(?:To|Cc|Bcc)Addresses|Destinations)\.member\.(\d+)\Z")
 
 
-def remove_suppressed(request: SendRequest, using: str) -> bool:
-    """Take suppressed addresses out of ``request`` (added to its
-    ``suppressed``); return False when no recipient is left.
+def suppression_topics(topic: str, everyone: bool) -> list[str]:
+    """The ``Suppression.topic`` values that keep a message with ``topic``
+    from a recipient; ``everyone``: ``SUPPRESSION`` is on."""
+    topics = [""] if everyone else []
+    if topic:
+        topics += [topic, "*"]
+    return topics
 
-    Should the table not be readable, the message is sent to everyone (and
-    the error logged): a send is not failed for the list's sake.
-    """
+
+def suppressed_keys(addresses, using: str) -> set[str] | None:
+    """The normalized keys of ``addresses`` suppressed for every message
+    (bounces, complaints: topic ``""``); None when
+    the table cannot be read (logged: the message goes to everyone)."""
     from ..models import Suppression, normalize_address
 
-    keys = {normalize_address(bare_address(a)) for a in (*request.to, *request.cc, *request.bcc)}
+    keys = {normalize_address(bare_address(a)) for a in addresses}
     try:
-        suppressed = set(
-            Suppression.objects.using(using).filter(address__in=keys).values_list("address", flat=True)
+        return set(
+            Suppression.objects.using(using).filter(address__in=keys, topic="").values_list("address", flat=True)
         )
     except Exception:
         logger.exception("Could not read the suppression list; sending to every recipient.")
-        return True
+        return None
+
+
+def drop_suppressed(bulk, using: str) -> None:
+    """A bulk send (``templates.message.BulkSend``) before it is split into
+    requests: a destination whose To address is suppressed goes (into
+    ``bulk.suppressed``); a suppressed Cc or Bcc leaves every destination."""
+    from ..models import normalize_address
+
+    base = bulk.base
+    suppressed = suppressed_keys([*(d.to for d in bulk.destinations), *base.cc, *base.bcc], using)
+    if not suppressed:
+        return
+    kept = []
+    for destination in bulk.destinations:
+        if normalize_address(destination.address) in suppressed:
+            bulk.suppressed.append(destination)
+        else:
+            kept.append(destination)
+    bulk.destinations = kept
+    for name in ("cc", "bcc"):
+        addresses = getattr(base, name)
+        left = [a for a in addresses if normalize_address(bare_address(a)) not in suppressed]
+        base.suppressed.extend(bare_address(a) for a in addresses if a not in left)
+        setattr(base, name, left)
+    logger.info(
+        "Not sending to suppressed address(es): %s.",
+        ", ".join([d.address for d in bulk.suppressed] + base.suppressed),
+    )
+
+
+def remove_suppressed(request: SendRequest, using: str, *, everyone: bool = True) -> bool:
+    """Take suppressed addresses out of ``request`` (added to its
+    ``suppressed``); return False when no recipient is left.
+
+    Should the table not be readable, a message without a topic is sent to
+    everyone (and the error logged): a send is not failed for the list's
+    sake. A message with a topic is not sent to someone who may have
+    unsubscribed: ``SESError`` with the code ``SuppressionListUnavailable``.
+    """
+    return remove_suppressed_from_all([request], using, everyone=everyone)[0]
+
+
+def remove_suppressed_from_all(requests: list[SendRequest], using: str, *, everyone: bool = True) -> list[bool]:
+    """:func:`remove_suppressed` for requests of one topic (the copies of
+    one message) with one query; whether each keeps a recipient."""
+    from ..models import Suppression, normalize_address
+
+    topic = requests[0].topic
+    topics = suppression_topics(topic, everyone)
+    if not topics:
+        return [True] * len(requests)
+    keys = {
+        normalize_address(bare_address(a)) for request in requests for a in (*request.to, *request.cc, *request.bcc)
+    }
+    try:
+        suppressed = set(
+            Suppression.objects.using(using)
+            .filter(address__in=keys, topic__in=topics)
+            .values_list("address", flat=True)
+        )
+    except Exception as error:
+        if topic:
+            logger.exception("Could not read the suppression list; not sending %r mail.", topic)
+            raise SESError(
+                f"The suppression list could not be read ({type(error).__name__}); a message with "
+                f"the topic {topic!r} is not sent to someone who may have unsubscribed.",
+                code="SuppressionListUnavailable",
+            ) from None
+        logger.exception("Could not read the suppression list; sending to every recipient.")
+        return [True] * len(requests)
+    return [_take_out(request, suppressed) for request in requests]
+
+
+def _take_out(request: SendRequest, suppressed: set[str]) -> bool:
+    """Take the ``suppressed`` keys out of ``request``'s envelope; False
+    when nobody is left."""
+    from ..models import normalize_address
+
     if not suppressed:
         return True
 

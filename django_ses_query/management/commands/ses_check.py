@@ -27,7 +27,8 @@ class Command(BaseCommand):
     help = (
         "Checks the Amazon SES setup: credentials and account, region and endpoint, "
         "quota and sandbox, verified senders, DKIM, bounce and complaint notifications, "
-        "the configuration set. Exits non-zero when sending cannot work."
+        "the configuration set, bulk-sender readiness (MAIL FROM, one-click unsubscribe, complaint rate). "
+        "Exits non-zero when sending cannot work."
     )
 
     def add_arguments(self, parser):
@@ -109,6 +110,7 @@ class Command(BaseCommand):
             findings.append(Finding(OK, "Signature", f"{request.action} from {sender} signed for ses in {config.region} ({len(request.body)} bytes, nothing sent)."))
         else:
             findings.append(Finding(ERROR, "Signature", f"The signature does not cover {scope} with host and x-amz-date: {redact(headers)}"))
+        findings += diagnostics.readiness(config)
         request_lines.append(f"Sample request (not sent): POST {client.endpoint_url}")
         request_lines.extend(f"  {name}: {value}" for name, value in redact(headers).items())
         return findings

@@ -6,7 +6,9 @@ shape, TopicArn and age; the signature too with ``--verify-signatures``) or
 raw-delivery SES event JSON (refused with ``--verify-signatures``: it carries
 no signature). A message is deleted only once its events are stored; one
 that is malformed or refused is logged and left for the queue's redrive
-policy. Values from the messages are logged escaped and cut.
+policy. Values from the messages are logged escaped and cut. A ``Received``
+notification (SES receiving) is handed to ``inbound/`` the same way
+(``handoff``): deleted once stored, left when it cannot be now.
 """
 
 from __future__ import annotations
@@ -125,8 +127,8 @@ class Command(BaseCommand):
                 stored = self._handle(message)
             except Exception as error:
                 totals["left"] += 1
-                expected = isinstance(error, (ValueError, _Refused, _Unavailable))
-                level = logging.ERROR if not isinstance(error, (ValueError, _Refused)) else logging.WARNING
+                expected = isinstance(error, (ValueError, _Refused, _Unavailable, _Left))
+                level = logging.ERROR if not isinstance(error, (ValueError, _Refused, _Left)) else logging.WARNING
                 logger.log(
                     level, "ses_events: SQS message %s left in the queue: %s",
                     shown(message.message_id), escaped(error), exc_info=not expected,
@@ -151,7 +153,6 @@ class Command(BaseCommand):
         """Store the message's events; return how many were new."""
         from ...events import sns
         from ...events.certificates import CertificateUnavailable, verify_message
-        from ...events.store import store_payload
 
         data = sns.load_json(message.body, "the body")
         if not isinstance(data, dict):
@@ -175,11 +176,23 @@ class Command(BaseCommand):
                 )
                 return 0
             payload = sns.load_json(data["Message"], "the SNS Message")
-            return len(store_payload(payload, data["MessageId"]))
+            return self._store(payload, data["MessageId"], data["TopicArn"])
         if self.verify:
             raise _Refused("a raw-delivery message carries no signature (--verify-signatures)")
         # Raw message delivery: the SES JSON itself, idempotent by SQS's id.
-        return len(store_payload(data, message.message_id))
+        return self._store(data, message.message_id, None)
+
+    def _store(self, payload, message_id: str, topic_arn: str | None) -> int:
+        from ... import handoff
+        from ...events.store import store_payload
+
+        handler = handoff.handler_for(payload)  # SES receiving's "Received": inbound mail.
+        if handler is None:
+            return len(store_payload(payload, message_id))
+        handled = handler(payload, message_id, topic_arn)
+        if not handled.done:
+            raise _Left(handled.text)  # What went wrong is logged already.
+        return handled.stored
 
 
 class _Refused(Exception):
@@ -188,3 +201,7 @@ class _Refused(Exception):
 
 class _Unavailable(Exception):
     """The certificate cannot be had now: the message is tried again later."""
+
+
+class _Left(Exception):
+    """Not stored now (logged where it happened); left in the queue."""

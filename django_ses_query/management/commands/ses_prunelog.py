@@ -1,6 +1,7 @@
 """``manage.py ses_prunelog --days N``: delete send log rows older than N days,
-with their SES events, a batch at a time, so a large delete never holds long
-locks (and never reads the bodies of the rows it deletes).
+with their SES events (received mail that answers them is kept, unlinked), a
+batch at a time, so a large delete never holds long locks (and never reads the
+bodies of the rows it deletes).
 
 An event younger than ``EVENT_MAX_AGE_DAYS`` is never deleted (it is
 detached from the row deleted): it is what tells a replayed notification,
@@ -16,7 +17,7 @@ from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.utils import timezone
 
 from ...conf import get_config
-from ...models import EmailEvent, EmailLog, Suppression
+from ...models import EmailEvent, EmailLog, InboundEmail, Suppression
 
 BATCH_SIZE = 1000
 
@@ -105,6 +106,8 @@ def _delete(database: str, ids: list[int], keep_after) -> tuple[int, int]:
     rows deleted and the events detached."""
     with transaction.atomic(using=database):
         EmailLog.objects.using(database).filter(resent_from__in=ids).update(resent_from=None)
+        # Received mail is kept: a reply outlives the log row it answered.
+        InboundEmail.objects.using(database).filter(log__in=ids).update(log=None)
         events = EmailEvent.objects.using(database).filter(log__in=ids)
         detached = 0
         if keep_after is not None:
