@@ -64,6 +64,7 @@ class Config:
     task_backend: str = "default"
     task_queue: str = "default"
     task_priority: int | None = None
+    task_chunk_size: int | None = None
 
     def __post_init__(self) -> None:
         self._validate_types()
@@ -122,6 +123,11 @@ class Config:
         for name, minimum in (("max_retries", 0), ("max_concurrency", 1), ("log_commit_rows", 1)):
             if getattr(self, name) < minimum:
                 problems.append(f"{name.upper()} must be an integer >= {minimum}, not {getattr(self, name)!r}")
+        if self.task_chunk_size is not None and not 1 <= self.task_chunk_size <= MAX_TASK_CHUNK_SIZE:
+            problems.append(
+                f"TASK_CHUNK_SIZE must be None (automatic) or an integer from 1 to {MAX_TASK_CHUNK_SIZE}, "
+                f"not {self.task_chunk_size!r}"
+            )
         if self.max_send_rate is not None and self.max_send_rate <= 0:
             problems.append(
                 f"MAX_SEND_RATE must be a positive number or None, not {self.max_send_rate!r}"
@@ -135,6 +141,20 @@ class Config:
                 problems.append(f"EVENT_TOPIC_ARNS must hold SNS topic ARNs, not {arn!r}")
         if problems:
             raise ImproperlyConfigured("SES_QUERY: " + "; ".join(problems) + ".")
+
+
+#: The most rows one queued task sends.
+MAX_TASK_CHUNK_SIZE = 1000
+
+
+def chunk_size(config: Config) -> int:
+    """Rows per queued task: ``TASK_CHUNK_SIZE``, or automatically one row
+    while ``MAX_CONCURRENCY`` is 1, else ``min(10 x MAX_CONCURRENCY, 1000)``."""
+    if config.task_chunk_size is not None:
+        return config.task_chunk_size
+    if config.max_concurrency <= 1:
+        return 1
+    return min(10 * config.max_concurrency, MAX_TASK_CHUNK_SIZE)
 
 
 def _profile_region(profile: str | None) -> str | None:
@@ -190,6 +210,7 @@ _TYPES: dict[str, tuple[tuple, str]] = {
     "task_backend": _TEXT,
     "task_queue": _TEXT,
     "task_priority": ((int, type(None)), "an integer or None"),
+    "task_chunk_size": ((int, type(None)), f"None (automatic) or an integer from 1 to {MAX_TASK_CHUNK_SIZE}"),
 }
 
 #: Settings whose value is never shown, even in an error about its type.

@@ -62,6 +62,8 @@ class EmailLog(models.Model):
     # signature: those expire), kept until the row is final.
     request_body = models.TextField(_("unsigned request"), blank=True)
     claimed_at = models.DateTimeField(_("claimed at"), null=True, blank=True)
+    # The claim that won the row: a worker writes only the rows it claimed.
+    claim = models.CharField(_("claim"), max_length=32, blank=True, default="", editable=False)
     resent_from = models.ForeignKey(
         "self", verbose_name=_("resent from"), null=True, blank=True,
         on_delete=models.SET_NULL, related_name="resends",

@@ -15,10 +15,11 @@ import threading
 
 from django.core.signals import setting_changed
 from django.dispatch import receiver
-from django.utils import timezone
 
 from ..sending.pipeline import Pipeline
 from ..sending.rows import send_rows
+from .claims import TIME_BUDGET, ClaimingPath
+from .enqueue import enqueue_now
 
 logger = logging.getLogger("django_ses_query")
 
@@ -63,15 +64,41 @@ def worker_pipeline(mailer: str | None = None, options: dict | None = None) -> P
 def send_row(row_id: int, *, mailer: str | None = None, options: dict | None = None) -> str:
     """Claim, sign, send and record row ``row_id``; return its final status,
     or "" when it was not ``queued`` (already claimed, final, or deleted)."""
+    statuses = send_chunk([row_id], mailer=mailer, options=options)
+    if not statuses:
+        logger.info("Queued message %s is not queued any more: nothing to do.", row_id)
+    return statuses.get(row_id, "")
+
+
+def send_chunk(row_ids: list[int], *, mailer: str | None = None, options: dict | None = None,
+               budget: float = TIME_BUDGET) -> dict[int, str]:
+    """Send the rows of ``row_ids`` that are still ``queued``, claiming
+    each as a slot of ``MAX_CONCURRENCY`` frees up; return the final status
+    of each row sent, by id. Rows not reached within ``budget`` seconds get
+    a new task."""
+    pipeline = worker_pipeline(mailer, options)
+    path = ClaimingPath(pipeline, [int(row_id) for row_id in row_ids], budget=budget)
+    try:
+        statuses = send_rows(pipeline, path.row_ids, path)
+    finally:
+        try:
+            path.release()
+        except Exception:
+            logger.exception("Could not put claimed rows back in the queue; recovery will find them.")
+    if path.left:
+        requeue(pipeline, path.left, mailer=mailer, options=options)
+    return statuses
+
+
+def requeue(pipeline: Pipeline, row_ids: list[int], *, mailer: str | None, options: dict | None) -> None:
+    """Enqueue a new task for those of ``row_ids`` still ``queued``."""
     from ..models import EmailLog
 
-    pipeline = worker_pipeline(mailer, options)
-    rows = EmailLog.objects.using(pipeline.config.log_database)
-    claimed_at = timezone.now()
-    if not rows.filter(pk=row_id, status=EmailLog.Status.QUEUED).update(
-        status=EmailLog.Status.SENDING, claimed_at=claimed_at
-    ):
-        logger.info("Queued message %s is not queued any more: nothing to do.", row_id)
-        return ""
-    row = rows.get(pk=row_id)
-    return send_rows(pipeline, [row])[row.pk]
+    config = pipeline.config
+    still = list(
+        EmailLog.objects.using(config.log_database)
+        .filter(pk__in=row_ids, status=EmailLog.Status.QUEUED).order_by("pk").values_list("pk", flat=True)
+    )
+    task_kwargs = {"mailer": mailer} if mailer is not None else ({"options": options} if options else {})
+    logger.info("The chunk's time is up: %d queued message(s) get a new task.", len(still))
+    enqueue_now(config, still, task_kwargs)

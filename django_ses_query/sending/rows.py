@@ -15,8 +15,11 @@ object stayed in the caller's process.
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 
 from django.core.mail import EmailMessage
+from django.db import transaction
 
 from ..exceptions import SESError, SESTransportError
 from ..params import SendRequest
@@ -41,11 +44,17 @@ def message_from_row(row) -> EmailMessage:
 
 
 class RowPath:
-    """Claimed rows of one worker."""
+    """Claimed rows of one worker. Final rows are written in groups, like
+    the direct path's log rows: one transaction per ``LOG_COMMIT_ROWS``
+    rows, or sooner once the oldest waits ``LOG_COMMIT_SECONDS``; then
+    ``post_send`` fires for each."""
 
-    def __init__(self, pipeline: Pipeline) -> None:
+    def __init__(self, pipeline: Pipeline, clock: Callable[[], float] = time.monotonic) -> None:
         self.pipeline = pipeline
+        self.clock = clock
         self.statuses: dict[int, str] = {}
+        self.pending: list[tuple] = []  # (row, fields, error), not yet written
+        self.oldest: float | None = None
 
     def prepare(self, row) -> Job | None:
         request = request_from_row(row)
@@ -65,29 +74,66 @@ class RowPath:
         return Job(message_from_row(row), None, row)
 
     def record(self, job: Job, response=None, error: SESError | None = None) -> bool:
-        self.statuses[job.row.pk] = finish_row(self.pipeline, job.row, response=response, error=error)
+        row = job.row
+        fields = final_fields(self.pipeline, row, response=response, error=error)
+        self.statuses[row.pk] = fields["status"]
+        self.pending.append((row, fields, error))
+        if self.oldest is None:
+            self.oldest = self.clock()
         job.done = True
+        if len(self.pending) >= self.pipeline.config.log_commit_rows:
+            self.flush()
         return error is None
 
     def commit_due(self) -> None:
-        pass
+        if self.timeout() == 0:
+            self.flush()
 
     def timeout(self) -> float | None:
-        return None
+        if self.oldest is None:
+            return None
+        return max(0.0, self.oldest + self.pipeline.config.log_commit_seconds - self.clock())
+
+    def flush(self) -> None:
+        """Write the final rows waiting in one transaction, then fire their
+        ``post_send``. If the group cannot be written, each row is tried on
+        its own (see :func:`write_final`)."""
+        pending, self.pending, self.oldest = self.pending, [], None
+        if not pending:
+            return
+        database = self.pipeline.config.log_database
+        try:
+            with transaction.atomic(using=database):
+                for row, fields, _ in pending:
+                    write_final(self.pipeline, row, fields, report=False)
+        except Exception:
+            logger.debug("Could not write %d final rows together; writing them one by one.",
+                         len(pending), exc_info=True)
+            for row, fields, _ in pending:
+                write_final(self.pipeline, row, fields)
+        for row, fields, error in pending:
+            announce(self.pipeline, row, fields, error)
 
 
-def send_rows(pipeline: Pipeline, rows: list) -> dict[int, str]:
-    """Send claimed rows; return each row's final status by primary key.
+def send_rows(pipeline: Pipeline, rows: list, path: RowPath | None = None) -> dict[int, str]:
+    """Send claimed rows (or the items ``path`` claims as it goes); return
+    each row's final status by primary key.
 
     Whatever escapes the pipeline (a bug, an interruption) leaves every row
-    not yet final ``unknown``: the request may have left."""
-    path = RowPath(pipeline)
+    that was handed to it and is not yet final ``unknown``: the request may
+    have left."""
+    path = path or RowPath(pipeline)
     with pipeline.lock:
         pipeline.open()  # Kept open: the next task reuses the connection.
     try:
         pipeline.run(path, rows, fail_silently=True)
+        path.flush()
     except BaseException as error:
-        for row in rows:
+        try:
+            path.flush()
+        except Exception:
+            logger.exception("Could not record the queued messages sent before the failure.")
+        for row in started_rows(path, rows):
             if row.pk not in path.statuses:
                 path.statuses[row.pk] = finish_row(pipeline, row, error=SESTransportError(
                     "The worker failed while sending; the outcome is unknown: "
@@ -98,14 +144,25 @@ def send_rows(pipeline: Pipeline, rows: list) -> dict[int, str]:
     return path.statuses
 
 
-def finish_row(pipeline: Pipeline, row, *, response=None, error: SESError | None = None,
-               suppressed: bool = False) -> str:
-    """Make ``row`` final (sent, failed, suppressed, or unknown when the
-    request may have reached SES), then fire ``post_send``; return the status."""
+def started_rows(path: RowPath, items: list) -> list:
+    """The rows the pipeline had from ``path`` (for a path that claims as
+    it goes, only the rows it claimed and handed on)."""
+    rows = getattr(path, "started", None)
+    return list(rows.values()) if rows is not None else items
+
+
+def final_fields(pipeline: Pipeline, row, *, response=None, error: SESError | None = None,
+                 suppressed: bool = False, keep_request: bool = False) -> dict:
+    """The fields that make ``row`` final: sent, failed, suppressed, or
+    unknown when the request may have reached SES. The stored request is
+    dropped unless ``LOG_BODY`` (or ``keep_request``) keeps it."""
     from ..models import EmailLog
 
     config = pipeline.config
-    fields: dict = {"request_body": row.request_body if config.log_body else "", "suppressed": row.suppressed}
+    fields: dict = {
+        "request_body": row.request_body if (config.log_body or keep_request) else "",
+        "suppressed": row.suppressed,
+    }
     if suppressed:
         fields.update(status=EmailLog.Status.SUPPRESSED)
         logger.info("Queued message %s is not sent: every recipient is suppressed.", row.pk)
@@ -132,26 +189,53 @@ def finish_row(pipeline: Pipeline, row, *, response=None, error: SESError | None
             "Sending queued message %s (%r to %s) %s: %s", row.pk, row.subject, ", ".join(row.recipients),
             "has an unknown outcome; it is not resent automatically" if unknown else "failed", error,
         )
-    rows = EmailLog.objects.using(config.log_database).filter(pk=row.pk, claimed_at=row.claimed_at)
+    return fields
+
+
+def write_final(pipeline: Pipeline, row, fields: dict, *, report: bool = True) -> None:
+    """Update ``row`` with ``fields`` (or delete it when ``LOG`` does not
+    keep it), only while it still holds the claim it was sent under."""
+    from ..models import EmailLog
+
+    config = pipeline.config
+    rows = EmailLog.objects.using(config.log_database).filter(
+        pk=row.pk, claimed_at=row.claimed_at, claim=row.claim
+    )
     keep = config.log is True or (config.log == "failures" and fields["status"] != EmailLog.Status.SENT)
     try:
         if not keep:
             rows.delete()  # The row was the queue; the log was not asked for.
-            log = None
+            row.ses_kept = False
         else:
             rows.update(**fields)
             for name, value in fields.items():
                 setattr(row, name, value)
-            log = row
+            row.ses_kept = True
     except Exception:
-        # The row stays "sending": recovery will call it unknown, never resend it.
-        logger.exception(
-            "Could not record queued message %s as %s (MessageId %s).",
-            row.pk, fields["status"], fields.get("message_id") or "-",
-        )
+        if report:
+            # The row stays "sending": recovery will call it unknown, never resend it.
+            logger.exception(
+                "Could not record queued message %s as %s (MessageId %s).",
+                row.pk, fields["status"], fields.get("message_id") or "-",
+            )
         raise
+
+
+def announce(pipeline: Pipeline, row, fields: dict, error: SESError | None) -> None:
+    """``post_send`` for a row made final."""
     message = message_from_row(row)
     message.ses_message_id = fields.get("message_id") or None
-    message.ses_log = log
-    pipeline.post_send(message, log, None if suppressed else error)
+    message.ses_log = row if getattr(row, "ses_kept", True) else None
+    suppressed = fields["status"] == "suppressed"
+    pipeline.post_send(message, message.ses_log, None if suppressed else error)
+
+
+def finish_row(pipeline: Pipeline, row, *, response=None, error: SESError | None = None,
+               suppressed: bool = False, keep_request: bool = False) -> str:
+    """Make ``row`` final now (see :func:`final_fields`), then fire
+    ``post_send``; return the status."""
+    fields = final_fields(pipeline, row, response=response, error=error, suppressed=suppressed,
+                          keep_request=keep_request)
+    write_final(pipeline, row, fields)
+    announce(pipeline, row, fields, None if suppressed else error)
     return fields["status"]
