@@ -43,5 +43,12 @@ def send_queued_chunk(row_ids: list[int], mailer: str | None = None, options: di
     """Send the rows of ``row_ids`` still queued, ``MAX_CONCURRENCY`` at a
     time; return the final status of each row this task sent, by id (JSON:
     the ids as strings). Rows another task has are skipped."""
-    statuses = send_chunk(row_ids, mailer=mailer, options=options)
+    def requeue(config, left: list[int]) -> None:
+        # The rows not reached within the chunk's time budget: a new task, as enqueued first.
+        changes = {"backend": config.task_backend, "queue_name": config.task_queue}
+        if config.task_priority is not None:
+            changes["priority"] = config.task_priority
+        send_queued_chunk.using(**changes).enqueue(left, mailer=mailer, options=options)
+
+    statuses = send_chunk(row_ids, mailer=mailer, options=options, requeue=requeue)
     return {str(row_id): status for row_id, status in statuses.items()}

@@ -175,22 +175,26 @@ def test_a_row_per_task_still_works_and_a_duplicate_sends_nothing(db_tasks):
     assert len(db_tasks.requests) == 1
 
 
-def test_after_its_time_budget_a_chunk_hands_its_unclaimed_rows_to_a_new_task(db_tasks, settings):
+def test_after_its_time_budget_a_chunk_hands_its_unclaimed_rows_to_a_new_task(db_tasks, settings, monkeypatch):
+    from django_ses_query.queued import claims
+
     set_options(settings, max_concurrency=2)
     QueuedEmailBackend().send_messages(messages(6))
     ids = list(EmailLog.objects.order_by("pk").values_list("pk", flat=True))
     tasks().delete()
     db_tasks.enqueue(delay(0.5), delay(0.5))  # The first two requests outlast the budget.
 
-    statuses = send_chunk(ids, budget=0.2)
+    monkeypatch.setattr(claims, "TIME_BUDGET", 0.2)
 
-    assert statuses == {ids[0]: "sent", ids[1]: "sent"}
+    statuses = send_queued_chunk.call(ids)
+
+    assert statuses == {str(ids[0]): "sent", str(ids[1]): "sent"}
     assert dict(EmailLog.objects.values_list("pk", "status")) == {
         **{pk: "sent" for pk in ids[:2]}, **{pk: "queued" for pk in ids[2:]}
     }
     [task] = tasks()
     assert task.task_path == "django_ses_query.tasks.send_queued_chunk"
-    assert task.args_kwargs["args"] == [ids[2:]]
+    assert task.args_kwargs == {"args": [ids[2:]], "kwargs": {"mailer": None, "options": None}}
     assert len(db_tasks.requests) == 2
 
 

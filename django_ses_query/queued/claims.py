@@ -30,13 +30,13 @@ TIME_BUDGET = 60.0  # seconds
 class ClaimingPath(RowPath):
     """The row path over a chunk's row ids, claiming rows as it goes."""
 
-    def __init__(self, pipeline: Pipeline, row_ids: list[int], *, budget: float = TIME_BUDGET,
+    def __init__(self, pipeline: Pipeline, row_ids: list[int], *, budget: float | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__(pipeline, clock=clock)
         self.row_ids = row_ids
         self.position = {row_id: index for index, row_id in enumerate(row_ids)}
         self.token = uuid.uuid4().hex
-        self.deadline = clock() + budget
+        self.deadline = clock() + (TIME_BUDGET if budget is None else budget)
         self.tried: set[int] = set()  # ids a claim of ours asked for
         self.won: dict[int, object] = {}  # rows claimed, not yet handed on
         self.started: dict[int, object] = {}  # rows handed to the pipeline

@@ -12,14 +12,14 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections.abc import Callable
 
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
 from ..sending.pipeline import Pipeline
 from ..sending.rows import send_rows
-from .claims import TIME_BUDGET, ClaimingPath
-from .enqueue import enqueue_now
+from .claims import ClaimingPath
 
 logger = logging.getLogger("django_ses_query")
 
@@ -71,11 +71,11 @@ def send_row(row_id: int, *, mailer: str | None = None, options: dict | None = N
 
 
 def send_chunk(row_ids: list[int], *, mailer: str | None = None, options: dict | None = None,
-               budget: float = TIME_BUDGET) -> dict[int, str]:
+               budget: float | None = None, requeue: Callable | None = None) -> dict[int, str]:
     """Send the rows of ``row_ids`` that are still ``queued``, claiming
     each as a slot of ``MAX_CONCURRENCY`` frees up; return the final status
-    of each row sent, by id. Rows not reached within ``budget`` seconds get
-    a new task."""
+    of each row sent, by id. Rows not reached within ``budget`` seconds and
+    still ``queued`` go to ``requeue(config, row_ids)`` (a new task)."""
     pipeline = worker_pipeline(mailer, options)
     path = ClaimingPath(pipeline, [int(row_id) for row_id in row_ids], budget=budget)
     try:
@@ -86,19 +86,23 @@ def send_chunk(row_ids: list[int], *, mailer: str | None = None, options: dict |
         except Exception:
             logger.exception("Could not put claimed rows back in the queue; recovery will find them.")
     if path.left:
-        requeue(pipeline, path.left, mailer=mailer, options=options)
+        left = still_queued(pipeline.config, path.left)
+        logger.info("The chunk's time is up: %d queued message(s) get a new task.", len(left))
+        if left and requeue is not None:
+            try:
+                requeue(pipeline.config, left)
+            except Exception:
+                logger.exception(
+                    "Could not enqueue a task for queued messages %s; they stay queued until "
+                    "`manage.py ses_queue --recover-stale` enqueues them again.", left,
+                )
     return statuses
 
 
-def requeue(pipeline: Pipeline, row_ids: list[int], *, mailer: str | None, options: dict | None) -> None:
-    """Enqueue a new task for those of ``row_ids`` still ``queued``."""
+def still_queued(config, row_ids: list[int]) -> list[int]:
     from ..models import EmailLog
 
-    config = pipeline.config
-    still = list(
+    return list(
         EmailLog.objects.using(config.log_database)
         .filter(pk__in=row_ids, status=EmailLog.Status.QUEUED).order_by("pk").values_list("pk", flat=True)
     )
-    task_kwargs = {"mailer": mailer} if mailer is not None else ({"options": options} if options else {})
-    logger.info("The chunk's time is up: %d queued message(s) get a new task.", len(still))
-    enqueue_now(config, still, task_kwargs)
