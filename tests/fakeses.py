@@ -297,6 +297,8 @@ class Recorded:
     connection_id: int
     status: int | None = None
     message_id: str | None = None
+    #: When the request was read (``time.monotonic()``).
+    received_at: float = field(default_factory=time.monotonic)
 
     @property
     def action(self) -> str | None:

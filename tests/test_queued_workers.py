@@ -74,8 +74,15 @@ class Workers:
         return started
 
     def kill(self, process: subprocess.Popen) -> None:
-        """SIGKILL the worker and its children."""
+        """SIGKILL the worker, its process group, and its children (RQ's
+        work-horse starts a session of its own)."""
+        children = descendants(process.pid)
         os.killpg(process.pid, signal.SIGKILL)
+        for pid in children:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         process.wait()
 
     def wait(self, timeout: float = 300) -> None:
@@ -93,6 +100,25 @@ class Workers:
         for process, _ in self.processes:
             if process.poll() is None:
                 self.kill(process)
+
+
+def descendants(pid: int) -> list[int]:
+    """The processes under ``pid`` (from /proc)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found, frontier = [], [pid]
+    while frontier:
+        parent = frontier.pop()
+        children = [child for child, ppid in parents.items() if ppid == parent]
+        found += children
+        frontier += children
+    return found
 
 
 @pytest.fixture

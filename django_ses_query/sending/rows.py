@@ -194,12 +194,13 @@ def final_fields(pipeline: Pipeline, row, *, response=None, error: SESError | No
 
 def write_final(pipeline: Pipeline, row, fields: dict, *, report: bool = True) -> None:
     """Update ``row`` with ``fields`` (or delete it when ``LOG`` does not
-    keep it), only while it still holds the claim it was sent under."""
+    keep it), only while it is still ``sending`` under the claim it was
+    sent under: a row recovery made ``unknown`` stays as it is."""
     from ..models import EmailLog
 
     config = pipeline.config
     rows = EmailLog.objects.using(config.log_database).filter(
-        pk=row.pk, claimed_at=row.claimed_at, claim=row.claim
+        pk=row.pk, status=EmailLog.Status.SENDING, claimed_at=row.claimed_at, claim=row.claim
     )
     keep = config.log is True or (config.log == "failures" and fields["status"] != EmailLog.Status.SENT)
     try:
