@@ -181,3 +181,20 @@ def test_redis_down_at_commit_keeps_the_rows_queued_and_recovery_enqueues_them(r
     rq_workers.wait()
     assert sorted(r.params["Message.Subject.Data"] for r in fake_ses.sent) == ["Waits 1", "Waits 2"]
     assert set(EmailLog.objects.values_list("status", flat=True)) == {"sent"}
+
+
+def test_max_send_rate_holds_across_four_worker_processes_sharing_redis(rq_workers, fake_ses, settings):
+    configure(settings, rq_workers, MAX_SEND_RATE=20, RATE_LIMIT_CACHE="redis", MAX_CONCURRENCY=4, TASK_CHUNK_SIZE=10)
+    backend().send_messages([message(f"Paced {n}", f"to{n}@example.com") for n in range(200)])
+
+    rq_workers.start(4)
+    rq_workers.wait()
+
+    arrivals = sorted(r.received_at for r in fake_ses.sent)
+    assert len(arrivals) == 200
+    # Any 2-second window at SES, the first included: at most 1.1 x 2 x 20 recipients.
+    busiest = max(sum(1 for t in arrivals if start <= t < start + 2) for start in arrivals)
+    assert busiest <= 44
+    # Not starved: 200 recipients within 1.3 x 200 / 20 seconds, first to last.
+    assert arrivals[-1] - arrivals[0] <= 13
+    assert set(EmailLog.objects.values_list("status", flat=True)) == {"sent"}
