@@ -243,3 +243,24 @@ def test_recovery_names_the_rows_it_made_unknown_and_keeps_their_request_for_res
     assert new.status == "sent" and new.resent_from == unknown
     assert unknown.request_body == ""  # Dropped once resent.
     assert [r.params["Message.Subject.Data"] for r in db_tasks.sent] == ["Message 0"]
+
+
+def test_a_chunk_uses_the_workers_one_database_connection_whatever_max_concurrency(db_tasks, settings):
+    import threading
+
+    from django.db import connections
+    from django.db.backends.signals import connection_created
+
+    set_options(settings, max_concurrency=16, suppression=True)
+    QueuedEmailBackend().send_messages(messages(64))
+    ids = list(EmailLog.objects.order_by("pk").values_list("pk", flat=True))
+    opened = []
+    receiver = lambda sender, connection, **kwargs: opened.append(threading.current_thread())  # noqa: E731
+    connection_created.connect(receiver)
+    try:
+        assert len(send_chunk(ids)) == 64
+    finally:
+        connection_created.disconnect(receiver)
+    assert set(opened) <= {threading.main_thread()}  # No sending thread opened one of its own.
+    assert len(db_tasks.sent) == 64
+    assert connections["default"].connection is not None
