@@ -125,7 +125,6 @@ else:
         "down": {"URL": "redis://127.0.0.1:9/1", "SOCKET_CONNECT_TIMEOUT": 1},
     }
     TASKS["rq"] = {"BACKEND": "django_tasks_rq.RQBackend", "QUEUES": ["default", "down"]}
-    CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
-        "redis": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": f"{REDIS_URL}/2"},
-    }
+    # The shared rate limit's cache: set as CACHES["redis"] by the tests that
+    # use it and in the worker processes (CACHES stays unset otherwise).
+    REDIS_CACHE = {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": f"{REDIS_URL}/2"}

@@ -184,6 +184,8 @@ def test_redis_down_at_commit_keeps_the_rows_queued_and_recovery_enqueues_them(r
 
 
 def test_max_send_rate_holds_across_four_worker_processes_sharing_redis(rq_workers, fake_ses, settings):
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+                       "redis": settings.REDIS_CACHE}  # The workers' settings have it too.
     configure(settings, rq_workers, MAX_SEND_RATE=20, RATE_LIMIT_CACHE="redis", MAX_CONCURRENCY=4, TASK_CHUNK_SIZE=10)
     backend().send_messages([message(f"Paced {n}", f"to{n}@example.com") for n in range(200)])
 

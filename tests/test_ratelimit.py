@@ -390,9 +390,11 @@ def test_cache_limiter_below_one_per_second_after_idle_time(cache):
 
 
 @pytest.fixture
-def redis_cache(redis_db):
+def redis_cache(redis_db, settings):
     from django.core.cache import caches
 
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+                       "redis": settings.REDIS_CACHE}
     return caches["redis"]
 
 
@@ -411,7 +413,7 @@ def test_redis_gcra_serves_every_host_in_turn_on_the_servers_clock(redis_cache):
 def test_an_unreachable_redis_falls_back_to_the_process_limit_with_a_warning(settings, caplog):
     from django_ses_query.sendrate import SendRate
 
-    settings.CACHES = {**settings.CACHES, "dead": {
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}, "dead": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:9/0",
         "OPTIONS": {"socket_connect_timeout": 0.5},
     }}
