@@ -264,3 +264,33 @@ def test_a_chunk_uses_the_workers_one_database_connection_whatever_max_concurren
     assert set(opened) <= {threading.main_thread()}  # No sending thread opened one of its own.
     assert len(db_tasks.sent) == 64
     assert connections["default"].connection is not None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_late_worker_never_changes_a_row_recovery_made_unknown(db_tasks):
+    import threading
+    import time
+
+    from django.db import connections
+
+    QueuedEmailBackend().send_messages([message("Late")])
+    row = EmailLog.objects.get()
+    db_tasks.enqueue(delay(1.5))  # SES answers, but late.
+
+    def worker():
+        try:
+            send_chunk([row.pk])
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not db_tasks.requests and time.monotonic() < deadline:
+        time.sleep(0.02)
+    call_command("ses_queue", "--recover-stale", "0", stdout=io.StringIO())  # The worker looks lost.
+    thread.join(30)
+
+    row.refresh_from_db()
+    assert (row.status, row.error_code, row.message_id) == ("unknown", "WorkerLost", "")
+    assert len(db_tasks.sent) == 1  # Sent once, reported unknown: never failed, never resent.
