@@ -22,9 +22,15 @@ INSTALLED_APPS = [
     "django_ses_query",
 ]
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+if os.environ.get("BENCH_REDIS_URL"):  # RQ (django-tasks-rq) as the "default" task backend.
+    INSTALLED_APPS += ["django_rq", "django_tasks_rq"]
+    RQ_QUEUES = {"default": {"URL": os.environ["BENCH_REDIS_URL"]}}
+    TASKS = {"default": {"BACKEND": "django_tasks_rq.RQBackend", "QUEUES": ["default"]}}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
-# Workers keep their connection (close_old_connections() runs between tasks).
-CONN_MAX_AGE = None
+# Workers keep their connection (close_old_connections() runs between tasks),
+# unless BENCH_CONN_MAX_AGE says otherwise (Django's default is 0).
+_age = os.environ.get("BENCH_CONN_MAX_AGE", "none")
+CONN_MAX_AGE = None if _age == "none" else int(_age)
 
 _db = os.environ["BENCH_DB"]
 DATABASES = {"default": _bench.database_settings(_db)}
@@ -40,5 +46,7 @@ SES_QUERY = {
     "SECRET_ACCESS_KEY": _bench.SECRET_ACCESS_KEY,
     "ENDPOINT_URL": os.environ.get("BENCH_ENDPOINT", "http://127.0.0.1:9/"),
     "MAX_RETRIES": 0,
+    "MAX_CONCURRENCY": int(os.environ.get("BENCH_MAX_CONCURRENCY", "1")),
+    "TASK_CHUNK_SIZE": int(os.environ["BENCH_TASK_CHUNK_SIZE"]) if os.environ.get("BENCH_TASK_CHUNK_SIZE") else None,
 }
 EMAIL_BACKEND = os.environ.get("BENCH_EMAIL_BACKEND", "django_ses_query.backend.QueuedEmailBackend")

@@ -76,6 +76,7 @@ class Config:
     unsubscribe_mailto: str | None = None
     # Stored templates kept in the repository (``manage.py ses_templates``).
     templates: dict[str, dict] = field(default_factory=dict)
+    task_chunk_size: int | None = None
 
     def __post_init__(self) -> None:
         self._validate_types()
@@ -139,6 +140,11 @@ class Config:
         for name, minimum in (("max_retries", 0), ("max_concurrency", 1), ("log_commit_rows", 1)):
             if getattr(self, name) < minimum:
                 problems.append(f"{name.upper()} must be an integer >= {minimum}, not {getattr(self, name)!r}")
+        if self.task_chunk_size is not None and not 1 <= self.task_chunk_size <= MAX_TASK_CHUNK_SIZE:
+            problems.append(
+                f"TASK_CHUNK_SIZE must be None (automatic) or an integer from 1 to {MAX_TASK_CHUNK_SIZE}, "
+                f"not {self.task_chunk_size!r}"
+            )
         if self.max_send_rate is not None and self.max_send_rate <= 0:
             problems.append(
                 f"MAX_SEND_RATE must be a positive number or None, not {self.max_send_rate!r}"
@@ -211,6 +217,20 @@ def template_problems(templates: Mapping) -> list[str]:
     return problems
 
 
+#: The most rows one queued task sends.
+MAX_TASK_CHUNK_SIZE = 1000
+
+
+def chunk_size(config: Config) -> int:
+    """Rows per queued task: ``TASK_CHUNK_SIZE``, or automatically one row
+    while ``MAX_CONCURRENCY`` is 1, else ``min(10 x MAX_CONCURRENCY, 1000)``."""
+    if config.task_chunk_size is not None:
+        return config.task_chunk_size
+    if config.max_concurrency <= 1:
+        return 1
+    return min(10 * config.max_concurrency, MAX_TASK_CHUNK_SIZE)
+
+
 def _profile_region(profile: str | None) -> str | None:
     """The selected AWS profile's ``region`` (a file read, no network)."""
     from .awsfiles import configured_region
@@ -273,6 +293,7 @@ _TYPES: dict[str, tuple[tuple, str]] = {
     "unsubscribe_base_url": _OPTIONAL_TEXT,
     "unsubscribe_mailto": _OPTIONAL_TEXT,
     "templates": ((Mapping, type(None)), "a dict of template name to {'subject', 'text', 'html'}"),
+    "task_chunk_size": ((int, type(None)), f"None (automatic) or an integer from 1 to {MAX_TASK_CHUNK_SIZE}"),
 }
 
 #: Settings whose value is never shown, even in an error about its type.

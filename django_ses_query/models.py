@@ -76,6 +76,8 @@ class EmailLog(models.Model):
     template_data = models.JSONField(_("template data"), null=True, blank=True, encoder=DjangoJSONEncoder)
     # The rows of one SendBulkTemplatedEmail request share it.
     bulk_id = models.CharField(_("bulk request"), max_length=32, blank=True, db_index=True)
+    # The claim that won the row: a worker writes only the rows it claimed.
+    claim = models.CharField(_("claim"), max_length=32, blank=True, default="", editable=False)
     resent_from = models.ForeignKey(
         "self", verbose_name=_("resent from"), null=True, blank=True,
         on_delete=models.SET_NULL, related_name="resends",

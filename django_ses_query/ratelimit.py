@@ -5,11 +5,14 @@ instance in the process; its burst is at most one second's worth of the
 rate. Backends configured with different rates for one account share that
 bucket and its balance: the lowest rate configured wins (the account's
 limit is one). Optionally, a Django cache alias spreads the limit over
-processes.
+processes: on Redis, one GCRA reservation per request, atomic in a Lua
+script on the server's clock and keyed by the endpoint; on another cache
+that counts (Memcached), a sliding window.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import threading
 import time
@@ -164,6 +167,75 @@ class CacheRateLimiter:
             delay = max((oldest + width) / self.SLOTS - now, 1 / (self.SLOTS * 10))
             self._sleep(delay)
             waited += delay
+
+
+#: GCRA (the generic cell rate algorithm) as one atomic reservation, on
+#: the Redis server's clock: the key holds the theoretical arrival time
+#: (TAT) of the account's next recipient. A caller's request goes at
+#: max(TAT, now); TAT moves on by one interval per recipient. Callers are
+#: served in the order they ask, whatever their host, and never burst.
+GCRA_SCRIPT = """
+if redis.replicate_commands then redis.replicate_commands() end
+local interval = tonumber(ARGV[1])
+local cost = tonumber(ARGV[2])
+local time = redis.call('TIME')
+local now = tonumber(time[1]) + tonumber(time[2]) / 1000000
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
+local start = math.max(tat, now)
+local new_tat = start + cost * interval
+redis.call('SET', KEYS[1], string.format('%.6f', new_tat), 'PX', math.ceil((new_tat - now) * 1000) + 1000)
+return string.format('%.6f', start - now)
+"""
+GCRA_SHA = hashlib.sha1(GCRA_SCRIPT.encode()).hexdigest()
+
+
+class RedisRateLimiter:
+    """``rate`` recipients a second across every process and host that
+    shares the Redis server behind a Django ``RedisCache`` (GCRA, see
+    ``GCRA_SCRIPT``). Each call is one atomic reservation; the caller then
+    sleeps for the wait the server's clock gave it, so hosts' clocks do
+    not matter."""
+
+    def __init__(self, cache, rate: float, key: str, *,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        if not rate > 0:
+            raise ValueError("rate must be positive")
+        self.cache = cache
+        self.rate = float(rate)
+        self.key = cache.make_and_validate_key(f"django_ses_query:gcra:{key}")
+        self._sleep = sleep
+
+    def reserve(self, tokens: float = 1) -> float:
+        """Take ``tokens`` now; return how many seconds to wait before using them."""
+        from redis.exceptions import NoScriptError
+
+        client = self.cache._cache.get_client(self.key, write=True)
+        args = (1, self.key, repr(1.0 / self.rate), str(max(math.ceil(tokens), 1)))
+        try:
+            delay = client.evalsha(GCRA_SHA, *args)
+        except NoScriptError:
+            delay = client.eval(GCRA_SCRIPT, *args)
+        return max(0.0, float(delay))
+
+    def acquire(self, tokens: float = 1) -> float:
+        """Block until ``tokens`` may be spent; return the seconds waited."""
+        delay = self.reserve(tokens)
+        if delay > 0:
+            self._sleep(delay)
+        return delay
+
+
+def shared_limiter(cache, rate: float, *, endpoint: str, account: str):
+    """The limiter shared through ``cache``: GCRA on a Django ``RedisCache``
+    (keyed by the account's endpoint, whatever access key each host uses),
+    else the sliding window of :class:`CacheRateLimiter`."""
+    try:
+        from django.core.cache.backends.redis import RedisCache
+    except ImportError:  # No redis-py: no RedisCache either.
+        RedisCache = None
+    if RedisCache is not None and isinstance(cache, RedisCache):
+        return RedisRateLimiter(cache, rate, endpoint)
+    return CacheRateLimiter(cache, rate, f"{endpoint}:{account}")
 
 
 _buckets: dict[tuple, TokenBucket] = {}

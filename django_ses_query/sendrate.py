@@ -4,7 +4,8 @@
 ``GetSendQuota`` (asked once per account and endpoint, kept for the life of
 the process; after a failure, asked again five minutes later). The wait is
 the process's token bucket for the account, or with ``RATE_LIMIT_CACHE`` a
-window shared through that Django cache (see ``ratelimit``).
+limit shared through that Django cache (see ``ratelimit``: on Redis, one
+for the endpoint across every host).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from .exceptions import SESError
-from .ratelimit import CacheRateLimiter, lowest_rate, shared_bucket
+from .ratelimit import lowest_rate, shared_bucket, shared_limiter
 
 logger = logging.getLogger("django_ses_query")
 
@@ -108,10 +109,9 @@ class SendRate:
             try:
                 from django.core.cache import caches
 
-                limiter = CacheRateLimiter(
-                    caches[self.cache_alias],
-                    lowest_rate(key, rate),
-                    f"{urlsplit(self.endpoint_url).netloc}:{key[1]}",
+                limiter = shared_limiter(
+                    caches[self.cache_alias], lowest_rate(key, rate),
+                    endpoint=urlsplit(self.endpoint_url).netloc, account=key[1],
                 )
                 return limiter.acquire(recipients)
             except Exception:

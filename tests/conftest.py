@@ -177,3 +177,56 @@ def make_client(fake_ses):
     yield make
     for client in clients:
         client.close()
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory):
+    """A redis-server of the tests' own on 127.0.0.1 (the port the settings
+    chose), started once and stopped at the end. Skipped when Redis or
+    django-tasks-rq is missing, except on CI (``CI=true``), where it fails."""
+    import os
+    import shutil
+    import socket
+    import subprocess
+    import time
+
+    from django.conf import settings
+
+    binary = shutil.which("redis-server")
+    missing = "redis-server is not installed" if binary is None else (
+        None if getattr(settings, "REDIS_URL", None) else "django-tasks-rq is not installed"
+    )
+    if missing:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{missing} (required on CI)")
+        pytest.skip(missing)
+    port = int(os.environ["SESQ_TEST_REDIS_PORT"])
+    directory = tmp_path_factory.mktemp("redis")
+    process = subprocess.Popen(
+        [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no",
+         "--dir", str(directory)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                pytest.fail(f"redis-server did not start on port {port}")
+            time.sleep(0.05)
+    yield settings.REDIS_URL
+    process.terminate()
+    process.wait(10)
+
+
+@pytest.fixture
+def redis_db(redis_server):
+    """The Redis server, its queue and cache databases emptied for the test."""
+    import redis
+
+    for database in (1, 2):
+        redis.Redis.from_url(f"{redis_server}/{database}").flushdb()
+    return redis_server

@@ -345,6 +345,8 @@ class Recorded:
     message_id: str | None = None
     #: The MessageIds of a SendBulkTemplatedEmail's accepted destinations.
     message_ids: list[str] = field(default_factory=list)
+    #: When the request was read (``time.monotonic()``).
+    received_at: float = field(default_factory=time.monotonic)
 
     @property
     def action(self) -> str | None:

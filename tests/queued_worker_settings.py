@@ -24,3 +24,10 @@ else:
 SES_QUERY = json.loads(os.environ["SESQ_TEST_SES_QUERY"])
 # Keep the connection between tasks (db_worker calls close_old_connections()).
 CONN_MAX_AGE = None
+
+try:
+    from tests.settings import REDIS_CACHE
+except ImportError:  # No django-tasks-rq.
+    pass
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}, "redis": REDIS_CACHE}

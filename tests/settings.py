@@ -102,3 +102,29 @@ TASKS = {
     "default": {"BACKEND": f"{_tasks}.backends.immediate.ImmediateBackend"},
     "db": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default", "mail"]},
 }
+
+# RQ on Redis (django-tasks-rq), when installed: tests/test_queued_rq.py
+# starts a redis-server on this port (a free one, chosen once and passed to
+# the worker processes in the environment). Queue "down" is a port where
+# nothing listens: Redis down at commit.
+try:
+    import django_tasks_rq  # noqa: F401
+except ImportError:
+    pass
+else:
+    if not os.environ.get("SESQ_TEST_REDIS_PORT"):
+        import socket
+
+        with socket.socket() as _socket:
+            _socket.bind(("127.0.0.1", 0))
+            os.environ["SESQ_TEST_REDIS_PORT"] = str(_socket.getsockname()[1])
+    REDIS_URL = f"redis://127.0.0.1:{os.environ['SESQ_TEST_REDIS_PORT']}"
+    INSTALLED_APPS += ["django_rq", "django_tasks_rq"]
+    RQ_QUEUES = {
+        "default": {"URL": f"{REDIS_URL}/1"},
+        "down": {"URL": "redis://127.0.0.1:9/1", "SOCKET_CONNECT_TIMEOUT": 1},
+    }
+    TASKS["rq"] = {"BACKEND": "django_tasks_rq.RQBackend", "QUEUES": ["default", "down"]}
+    # The shared rate limit's cache: set as CACHES["redis"] by the tests that
+    # use it and in the worker processes (CACHES stays unset otherwise).
+    REDIS_CACHE = {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": f"{REDIS_URL}/2"}

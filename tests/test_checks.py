@@ -80,6 +80,12 @@ def test_loopback_http_and_https_are_fine(url):
     assert ours(SES_QUERY={**CREDENTIALS, "ENDPOINT_URL": url}) == []
 
 
+def test_e003_bad_task_chunk_size():
+    [message] = ours(SES_QUERY={**CREDENTIALS, "TASK_CHUNK_SIZE": 5000})
+    assert message.id == "django_ses_query.E003"
+    assert "TASK_CHUNK_SIZE must be None (automatic) or an integer from 1 to 1000, not 5000" in message.msg
+
+
 @pytest.mark.parametrize(
     "value",
     [

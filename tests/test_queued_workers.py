@@ -21,6 +21,7 @@ import pytest
 from django.core.mail import EmailMessage
 from django.core.management import call_command
 from django.db import connection, transaction
+from django.db.models import Count
 from django.utils import timezone
 
 from django_ses_query.models import EmailLog
@@ -39,7 +40,7 @@ class Workers:
     """``manage.py db_worker`` processes on the test database, with the
     test's SES_QUERY; their output goes to files under ``tmp_path``."""
 
-    def __init__(self, tmp_path: Path, ses_query: dict) -> None:
+    def __init__(self, tmp_path: Path, ses_query: dict, **env: str) -> None:
         self.tmp_path = tmp_path
         self.env = {
             **os.environ,
@@ -47,26 +48,42 @@ class Workers:
             "SESQ_TEST_DB_NAME": str(connection.settings_dict["NAME"]),
             "SESQ_TEST_SES_QUERY": json.dumps(ses_query),
             "PYTHONPATH": str(ROOT),
+            **env,
         }
         self.processes: list[tuple[subprocess.Popen, Path]] = []
+
+    def command(self, batch: bool) -> list[str]:
+        command = [
+            sys.executable, "-m", "django", "db_worker", "--backend", "db", "--interval", "0.05",
+            "--no-startup-delay", "--no-reload", "--verbosity", "0",
+        ]
+        return [*command, "--batch"] if batch else command
 
     def start(self, count: int = 1, *, batch: bool = True) -> list[subprocess.Popen]:
         started = []
         for _ in range(count):
             log = self.tmp_path / f"worker-{len(self.processes)}.log"
-            command = [
-                sys.executable, "-m", "django", "db_worker", "--backend", "db", "--interval", "0.05",
-                "--no-startup-delay", "--no-reload", "--verbosity", "0",
-            ]
-            if batch:
-                command.append("--batch")
             with open(log, "wb") as output:
+                # Its own process group: a kill takes any child (RQ's work-horse) with it.
                 process = subprocess.Popen(
-                    command, cwd=ROOT, env=self.env, stdout=output, stderr=subprocess.STDOUT
+                    self.command(batch), cwd=ROOT, env=self.env, stdout=output, stderr=subprocess.STDOUT,
+                    start_new_session=True,
                 )
             self.processes.append((process, log))
             started.append(process)
         return started
+
+    def kill(self, process: subprocess.Popen) -> None:
+        """SIGKILL the worker, its process group, and its children (RQ's
+        work-horse starts a session of its own)."""
+        children = descendants(process.pid)
+        os.killpg(process.pid, signal.SIGKILL)
+        for pid in children:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        process.wait()
 
     def wait(self, timeout: float = 300) -> None:
         """Wait for every batch worker to finish the queue and exit 0."""
@@ -82,8 +99,26 @@ class Workers:
     def stop(self) -> None:
         for process, _ in self.processes:
             if process.poll() is None:
-                process.kill()
-                process.wait()
+                self.kill(process)
+
+
+def descendants(pid: int) -> list[int]:
+    """The processes under ``pid`` (from /proc)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found, frontier = [], [pid]
+    while frontier:
+        parent = frontier.pop()
+        children = [child for child, ppid in parents.items() if ppid == parent]
+        found += children
+        frontier += children
+    return found
 
 
 @pytest.fixture
@@ -145,16 +180,16 @@ def test_a_worker_killed_mid_send_leaves_the_row_unknown_and_nothing_is_resent(b
     row = EmailLog.objects.get()
     assert row.status == "sending"
 
-    worker.send_signal(signal.SIGKILL)
-    worker.wait()
+    workers.kill(worker)
     out = io.StringIO()
     call_command("ses_queue", "--recover-stale", "0", stdout=out)
 
     row.refresh_from_db()
     assert row.status == "unknown"
     assert row.error_code == "WorkerLost"
-    assert row.request_body == ""  # Final: the request is not kept (LOG_BODY is off).
+    assert row.request_body.startswith("Action=SendEmail&")  # Kept for Resend (LOG_BODY is off).
     assert "1 row(s) stuck in 'sending'" in out.getvalue()
+    assert f"Now 'unknown': #{row.pk}." in out.getvalue()
     assert re.search(r"^unknown +1$", out.getvalue(), re.MULTILINE)
 
     # Another worker and another recovery find nothing to send.
@@ -239,3 +274,84 @@ def test_signed_at_send_time_however_long_the_message_waited(backend, workers, f
     assert signed >= started
     assert signed - an_hour_ago > datetime.timedelta(minutes=5)
     assert EmailLog.objects.get().status == "sent"
+
+
+# -- Chunks --------------------------------------------------------------------------------------
+
+
+def test_two_workers_send_chunks_exactly_once_with_the_message_id_ses_answered(workers, fake_ses, settings):
+    from django_ses_query.backend import QueuedEmailBackend
+
+    settings.SES_QUERY = {**settings.SES_QUERY, "MAX_CONCURRENCY": 8}
+    workers.env["SESQ_TEST_SES_QUERY"] = json.dumps(settings.SES_QUERY)
+    subjects = [f"Chunked {n}" for n in range(1200)]
+    QueuedEmailBackend().send_messages([message(s, f"to{n}@example.com") for n, s in enumerate(subjects)])
+    assert tasks().count() == 15  # Chunks of 10 x MAX_CONCURRENCY.
+
+    workers.start(2)
+    workers.wait()
+
+    assert Counter(r.params["Message.Subject.Data"] for r in fake_ses.requests) == Counter(subjects)
+    answered = {r.params["Message.Subject.Data"]: r.message_id for r in fake_ses.sent}
+    rows = EmailLog.objects.all()
+    assert Counter(row.status for row in rows) == {"sent": 1200}
+    assert {row.subject: row.message_id for row in rows} == answered
+    assert all(task.return_value and set(task.return_value.values()) == {"sent"} for task in tasks())
+
+
+def test_duplicated_and_redelivered_chunk_tasks_send_each_row_once(workers, fake_ses, settings):
+    from django_ses_query.backend import QueuedEmailBackend
+    from django_ses_query.tasks import send_queued_chunk
+
+    settings.SES_QUERY = {**settings.SES_QUERY, "MAX_CONCURRENCY": 4}
+    workers.env["SESQ_TEST_SES_QUERY"] = json.dumps(settings.SES_QUERY)
+    QueuedEmailBackend().send_messages([message(f"Dup {n}") for n in range(40)])
+    [task] = tasks()
+    ids = task.args_kwargs["args"][0]
+    for _ in range(3):  # The same chunk, three more times.
+        send_queued_chunk.using(backend="db").enqueue(ids)
+
+    workers.start(3)
+    workers.wait()
+
+    assert len(fake_ses.requests) == 40
+    assert Counter(r.params["Message.Subject.Data"] for r in fake_ses.requests) == Counter(f"Dup {n}" for n in range(40))
+    final = list(EmailLog.objects.order_by("pk").values())
+    assert {row["status"] for row in final} == {"sent"}
+
+    # Delivered again after success: nothing sent, no final row changed.
+    send_queued_chunk.using(backend="db").enqueue(ids)
+    workers.start(1)
+    workers.wait()
+    assert len(fake_ses.requests) == 40
+    assert list(EmailLog.objects.order_by("pk").values()) == final
+
+
+def test_a_worker_killed_mid_chunk_leaves_only_its_rows_in_flight_sending(workers, fake_ses, settings):
+    from django_ses_query.backend import QueuedEmailBackend
+
+    settings.SES_QUERY = {**settings.SES_QUERY, "MAX_CONCURRENCY": 2, "TASK_CHUNK_SIZE": 10}
+    workers.env["SESQ_TEST_SES_QUERY"] = json.dumps(settings.SES_QUERY)
+    fake_ses.enqueue(delay(30), delay(30))  # The endpoint holds the first two requests.
+    QueuedEmailBackend().send_messages([message(f"Chunk {n}") for n in range(10)])
+    ids = list(EmailLog.objects.order_by("pk").values_list("pk", flat=True))
+    [worker] = workers.start(1, batch=False)
+    wait_for(lambda: len(fake_ses.requests) == 2, "the worker's two requests")
+    workers.kill(worker)
+
+    statuses = dict(EmailLog.objects.values_list("pk", "status"))
+    assert statuses == {**{pk: "sending" for pk in ids[:2]}, **{pk: "queued" for pk in ids[2:]}}
+
+    out = io.StringIO()
+    call_command("ses_queue", "--recover-stale", "0", stdout=out)
+    assert f"Now 'unknown': #{ids[0]}, #{ids[1]}." in out.getvalue()
+    assert "8 row(s) queued for more than 0 minutes were enqueued again" in out.getvalue()
+    lost = list(EmailLog.objects.filter(pk__in=ids[:2]).order_by("pk").values())
+    assert [(row["status"], row["error_code"]) for row in lost] == [("unknown", "WorkerLost")] * 2
+
+    workers.start(1)
+    workers.wait()
+    # The rest sent once; nothing resent; the unknown rows untouched.
+    assert Counter(r.params["Message.Subject.Data"] for r in fake_ses.requests) == Counter(f"Chunk {n}" for n in range(10))
+    assert list(EmailLog.objects.filter(pk__in=ids[:2]).order_by("pk").values()) == lost
+    assert dict(EmailLog.objects.filter(pk__in=ids[2:]).values_list("status").annotate(n=Count("pk"))) == {"sent": 8}

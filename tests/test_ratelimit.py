@@ -384,3 +384,41 @@ def test_cache_limiter_below_one_per_second_after_idle_time(cache):
     assert limiter.acquire(1) == pytest.approx(2.5)  # Four seconds after the first.
     clock.advance(4.0)
     assert limiter.acquire(1) == 0
+
+
+# -- Shared through Redis ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def redis_cache(redis_db, settings):
+    from django.core.cache import caches
+
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+                       "redis": settings.REDIS_CACHE}
+    return caches["redis"]
+
+
+def test_redis_gcra_serves_every_host_in_turn_on_the_servers_clock(redis_cache):
+    from django_ses_query.ratelimit import shared_limiter
+
+    one = shared_limiter(redis_cache, 1, endpoint="email.eu-west-1.amazonaws.com", account="AKIDHOSTONE")
+    two = shared_limiter(redis_cache, 1, endpoint="email.eu-west-1.amazonaws.com", account="AKIDHOSTTWO")
+    other = shared_limiter(redis_cache, 1, endpoint="email.us-east-1.amazonaws.com", account="AKIDHOSTONE")
+    # One recipient a second, the same account's endpoint whatever the access key: each waits its turn.
+    waits = [one.reserve(1), two.reserve(1), one.reserve(3), two.reserve(1)]
+    assert [round(wait) for wait in waits] == [0, 1, 2, 5]
+    assert round(other.reserve(1)) == 0  # Another endpoint: its own limit.
+
+
+def test_an_unreachable_redis_falls_back_to_the_process_limit_with_a_warning(settings, caplog):
+    from django_ses_query.sendrate import SendRate
+
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}, "dead": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:9/0",
+        "OPTIONS": {"socket_connect_timeout": 0.5},
+    }}
+    rate = SendRate(endpoint_url="https://email.eu-west-1.amazonaws.com", max_send_rate=1000, from_quota=False,
+                    cache_alias="dead", account=lambda: "AKID", quota=dict)
+    with caplog.at_level("WARNING", logger="django_ses_query"):
+        assert rate.wait(1) == 0
+    assert "RATE_LIMIT_CACHE 'dead' cannot be used; limiting the rate in this process only." in caplog.text

@@ -24,6 +24,8 @@ def serve() -> None:
     from urllib.parse import parse_qs, urlsplit
 
     action_re = re.compile(rb"(?:^|&)Action=([A-Za-z0-9]+)")
+    subject_re = re.compile(rb"(?:^|&)Message\.Subject\.Data=([^&]*)")
+    subjects: set = set()  # of the SendEmail requests answered, to count duplicates
     namespace = "http://ses.amazonaws.com/doc/2010-12-01/"
     lock = threading.Lock()
     state = {"delay": 0.0, "counter": 0}
@@ -31,7 +33,10 @@ def serve() -> None:
 
     def reset() -> None:
         stats.clear()
-        stats.update(requests=0, signed=0, connections=0, actions={}, bytes_in=0, destinations=0)
+        subjects.clear()
+        # first_send/last_send: when the first and last SendEmail were answered (time.time()).
+        stats.update(requests=0, signed=0, connections=0, actions={}, bytes_in=0, destinations=0,
+                     first_send=None, last_send=None, duplicate_subjects=0)
 
     reset()
 
@@ -148,6 +153,16 @@ def serve() -> None:
                 results = [{"Status": "SUCCESS", "MessageId": f"0100018c{number:08x}-bench-{i:06x}-000000"}
                            for i in range(destinations)]
                 return self.reply(200, json.dumps({"BulkEmailEntryResults": results}).encode(), "application/json")
+            if action == "SendEmail":
+                subject = subject_re.search(body)
+                with lock:
+                    now = time.time()
+                    stats["first_send"] = stats["first_send"] or now
+                    stats["last_send"] = now
+                    if subject is not None:
+                        if subject.group(1) in subjects:
+                            stats["duplicate_subjects"] += 1
+                        subjects.add(subject.group(1))
             if v2:
                 message_id = f"0100018c{number:08x}-bench-{number:012x}-000000"
                 return self.reply(200, json.dumps({"MessageId": message_id}).encode(), "application/json")

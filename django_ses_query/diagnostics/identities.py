@@ -27,14 +27,20 @@ def domain_of(address: str) -> str:
     return address.rpartition("@")[2].lower()
 
 
-def check_identities(client, senders, sandbox: bool) -> tuple[list[Finding], list[str]]:
-    """Findings, and the verified identities that let each sender send."""
-    check = "Sender"
+def sender_identities(senders) -> list[str]:
+    """Each sender's address and domain, once each, in order."""
     identities = []
     for _, address, _ in senders:
         for identity in (address, domain_of(address)):
             if identity not in identities:
                 identities.append(identity)
+    return identities
+
+
+def check_identities(client, senders, sandbox: bool) -> tuple[list[Finding], list[str]]:
+    """Findings, and the verified identities that let each sender send."""
+    check = "Sender"
+    identities = sender_identities(senders)
     if not identities:
         return [Finding(WARNING, check, "DEFAULT_FROM_EMAIL is empty.", "Set DEFAULT_FROM_EMAIL to a verified address.")], []
     try:

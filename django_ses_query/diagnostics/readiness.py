@@ -18,7 +18,7 @@ from ..attributes import identity_map
 from ..exceptions import SESError
 from ..topics import URL_NAME
 from .findings import ERROR, INFO, OK, WARNING, Finding, error_finding
-from .identities import domain_of
+from .identities import domain_of, sender_identities
 
 #: Gmail's spam-rate lines (percent): stay below the first, never reach the second.
 COMPLAINT_WARNING, COMPLAINT_ERROR = 0.1, 0.3
@@ -31,11 +31,7 @@ def check_mail_from(client, senders) -> list[Finding]:
     """A custom MAIL FROM domain (status ``Success``) on each sender's
     address or domain identity: SPF then aligns with the From domain."""
     check = "MAIL FROM"
-    identities = []
-    for _, address, _ in senders:
-        for identity in (address, domain_of(address)):
-            if identity not in identities:
-                identities.append(identity)
+    identities = sender_identities(senders)
     if not identities:
         return []
     try:

@@ -3,7 +3,8 @@
 A queued message is one :class:`~django_ses_query.models.EmailLog` row with
 status ``queued`` that holds the unsigned, form-encoded Query request (never
 a signature: signatures expire after five minutes, a queue may wait longer).
-The task carries the row's id only, plus which settings to send with.
+A task carries row ids only (one row's, or a chunk's: ``TASK_CHUNK_SIZE``),
+plus which settings to send with.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from django.core.signals import setting_changed
 from django.db import connections, transaction
 from django.dispatch import receiver
 
-from ..conf import Config
+from ..conf import Config, chunk_size
 from ..params import SendRequest
 from ..sending.sendlog import request_fields
 
@@ -124,22 +125,29 @@ def _tasks_stored_in(config: Config, database: str) -> bool:
 _tasks: dict[tuple, object] = {}
 
 
-def task_for(config: Config):
-    """``send_queued_email`` with the backend, queue and priority of ``config``."""
-    key = (config.task_backend, config.task_queue, config.task_priority)
+def task_for(config: Config, *, chunk: bool = False):
+    """``send_queued_email`` (or with ``chunk``, ``send_queued_chunk``) with
+    the backend, queue and priority of ``config``."""
+    key = (chunk, config.task_backend, config.task_queue, config.task_priority)
     task = _tasks.get(key)
     if task is None:
-        from ..tasks import send_queued_email
+        from ..tasks import send_queued_chunk, send_queued_email
 
         changes = {"backend": config.task_backend, "queue_name": config.task_queue}
         if config.task_priority is not None:
             changes["priority"] = config.task_priority
-        task = _tasks[key] = send_queued_email.using(**changes)
+        task = _tasks[key] = (send_queued_chunk if chunk else send_queued_email).using(**changes)
     return task
 
 
+def chunks(config: Config, row_ids: list[int]) -> list[list[int]]:
+    """``row_ids`` in chunks of ``TASK_CHUNK_SIZE`` (see :func:`chunk_size`)."""
+    size = chunk_size(config)
+    return [row_ids[start:start + size] for start in range(0, len(row_ids), size)]
+
+
 def enqueue_now(config: Config, row_ids: Iterable[int], task_kwargs: dict) -> int:
-    """Enqueue one task per row; return how many were enqueued.
+    """Enqueue the rows' tasks (one per chunk); return how many rows were enqueued.
 
     A failure is logged, not raised: the rows were committed, so they stay
     ``queued`` and ``ses_queue --recover-stale`` enqueues them again."""
@@ -165,9 +173,12 @@ def enqueue_now(config: Config, row_ids: Iterable[int], task_kwargs: dict) -> in
 
 
 def _enqueue(config: Config, row_ids: list[int], task_kwargs: dict) -> None:
-    send = task_for(config)
-    for row_id in row_ids:
-        send.enqueue(row_id, **task_kwargs)
+    """One task per chunk; a chunk of one row is ``send_queued_email(row_id)``."""
+    for chunk in chunks(config, row_ids):
+        if len(chunk) == 1:
+            task_for(config).enqueue(chunk[0], **task_kwargs)
+        else:
+            task_for(config, chunk=True).enqueue(chunk, **task_kwargs)
 
 
 def _ids(row_ids: list[int]) -> str:

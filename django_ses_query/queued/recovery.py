@@ -44,16 +44,18 @@ def oldest_queued(config: Config):
     )
 
 
-def recover_stale(backend, minutes: float, *, task_kwargs: dict | None = None) -> tuple[int, int]:
+def recover_stale(backend, minutes: float, *, task_kwargs: dict | None = None) -> tuple[list[int], int]:
     """Rows in ``sending`` claimed more than ``minutes`` ago (a killed
-    worker) become ``unknown``, never resent; rows ``queued`` for longer
-    (a lost task) get a new task. Return both numbers."""
+    worker) become ``unknown`` (``WorkerLost``), never resent, and keep
+    their stored request so that Resend works on them; rows ``queued`` for
+    longer (a lost task) are enqueued again, in chunks. Return the ids
+    made ``unknown`` and how many rows were enqueued."""
     from ..models import EmailLog
 
     config = backend.config
     rows = EmailLog.objects.using(config.log_database)
     cutoff = timezone.now() - datetime.timedelta(minutes=minutes)
-    lost = 0
+    lost = []
     for row in rows.filter(status=EmailLog.Status.SENDING, claimed_at__lt=cutoff).order_by("pk").iterator():
         error = SESTransportError(
             f"The worker stopped while sending (claimed at {row.claimed_at:%Y-%m-%d %H:%M:%S %Z}, "
@@ -61,10 +63,11 @@ def recover_stale(backend, minutes: float, *, task_kwargs: dict | None = None) -
             f"{minutes:g} minutes); the outcome is unknown and the message is not resent automatically.",
             code=WORKER_LOST, sent=True,
         )
-        # finish() only touches the row while it still has this claim.
-        if rows.filter(pk=row.pk, status=EmailLog.Status.SENDING, claimed_at=row.claimed_at).exists():
-            finish_row(backend.pipeline, row, error=error)
-            lost += 1
+        # Only while the row still has this claim (a late worker may finish it first).
+        if rows.filter(pk=row.pk, status=EmailLog.Status.SENDING, claimed_at=row.claimed_at,
+                       claim=row.claim).exists():
+            finish_row(backend.pipeline, row, error=error, keep_request=True)
+            lost.append(row.pk)
     stuck = rows.filter(status=EmailLog.Status.QUEUED, created_at__lt=cutoff).order_by("pk")
     ids = list(stuck.values_list("pk", flat=True))
     requeued = enqueue_now(config, ids, task_kwargs or {}) if ids else 0
@@ -117,6 +120,10 @@ def resend(backend, row):
     else:
         fields = row_fields(config, _rebuilt_request(row))
     (new,) = queue(config, [EmailLog(resent_from=row, **fields)], backend.task_kwargs)
+    if row.request_body and not config.log_body:
+        # Kept for this resend only (a row made unknown by recovery): the new row has it now.
+        EmailLog.objects.using(config.log_database).filter(pk=row.pk).update(request_body="")
+        row.request_body = ""
     return new
 
 

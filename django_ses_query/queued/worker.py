@@ -14,13 +14,14 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections.abc import Callable
 
 from django.core.signals import setting_changed
 from django.dispatch import receiver
-from django.utils import timezone
 
 from ..sending.pipeline import Pipeline
 from ..sending.rows import send_rows
+from .claims import ClaimingPath
 
 logger = logging.getLogger("django_ses_query")
 
@@ -65,21 +66,45 @@ def worker_pipeline(mailer: str | None = None, options: dict | None = None) -> P
 def send_row(row_id: int, *, mailer: str | None = None, options: dict | None = None) -> str:
     """Claim, sign, send and record row ``row_id``; return its final status,
     or "" when it was not ``queued`` (already claimed, final, or deleted)."""
+    statuses = send_chunk([row_id], mailer=mailer, options=options)
+    if not statuses:
+        logger.info("Queued message %s is not queued any more: nothing to do.", row_id)
+    return statuses.get(row_id, "")
+
+
+def send_chunk(row_ids: list[int], *, mailer: str | None = None, options: dict | None = None,
+               budget: float | None = None, requeue: Callable | None = None) -> dict[int, str]:
+    """Send the rows of ``row_ids`` that are still ``queued``, claiming
+    each as a slot of ``MAX_CONCURRENCY`` frees up; return the final status
+    of each row sent, by id. Rows not reached within ``budget`` seconds and
+    still ``queued`` go to ``requeue(config, row_ids)`` (a new task)."""
+    pipeline = worker_pipeline(mailer, options)
+    path = ClaimingPath(pipeline, [int(row_id) for row_id in row_ids], budget=budget)
+    try:
+        statuses = send_rows(pipeline, path.row_ids, path)
+    finally:
+        try:
+            path.release()
+        except Exception:
+            logger.exception("Could not put claimed rows back in the queue; recovery will find them.")
+    if path.left:
+        left = still_queued(pipeline.config, path.left)
+        logger.info("The chunk's time is up: %d queued message(s) get a new task.", len(left))
+        if left and requeue is not None:
+            try:
+                requeue(pipeline.config, left)
+            except Exception:
+                logger.exception(
+                    "Could not enqueue a task for queued messages %s; they stay queued until "
+                    "`manage.py ses_queue --recover-stale` enqueues them again.", left,
+                )
+    return statuses
+
+
+def still_queued(config, row_ids: list[int]) -> list[int]:
     from ..models import EmailLog
 
-    pipeline = worker_pipeline(mailer, options)
-    rows = EmailLog.objects.using(pipeline.config.log_database)
-    claimed_at = timezone.now()
-    bulk_id = rows.filter(pk=row_id).values_list("bulk_id", flat=True).first()
-    claim = rows.filter(bulk_id=bulk_id) if bulk_id else rows.filter(pk=row_id)
-    if not claim.filter(status=EmailLog.Status.QUEUED).update(
-        status=EmailLog.Status.SENDING, claimed_at=claimed_at
-    ):
-        logger.info("Queued message %s is not queued any more: nothing to do.", row_id)
-        return ""
-    if not bulk_id:
-        row = rows.get(pk=row_id)
-        return send_rows(pipeline, [row])[row.pk]
-    claimed = list(claim.filter(status=EmailLog.Status.SENDING, claimed_at=claimed_at).order_by("pk"))
-    statuses = send_rows(pipeline, [claimed])
-    return statuses.get(row_id) or statuses[claimed[0].pk]
+    return list(
+        EmailLog.objects.using(config.log_database)
+        .filter(pk__in=row_ids, status=EmailLog.Status.QUEUED).order_by("pk").values_list("pk", flat=True)
+    )

@@ -43,9 +43,11 @@ class Command(BaseCommand):
             kwargs = {"mailer": using} if using else {}
             lost, requeued = recovery.recover_stale(backend, recover_stale, task_kwargs=kwargs)
             self.stdout.write(
-                f"{lost} row(s) stuck in 'sending' for more than {recover_stale:g} minutes are now "
+                f"{len(lost)} row(s) stuck in 'sending' for more than {recover_stale:g} minutes are now "
                 "'unknown' (not resent: the message may have been sent)."
             )
+            if lost:
+                self.stdout.write(f"Now 'unknown': {', '.join(f'#{pk}' for pk in lost)}.")
             self.stdout.write(f"{requeued} row(s) queued for more than {recover_stale:g} minutes were enqueued again.")
         counts = recovery.counts(backend.config)
         width = max(len(status) for status in counts)
