@@ -7,39 +7,18 @@ The credentials and the database URL's parsing are bench.py's
 
 import os
 
-import django
-
 from sesbench import config as _bench
 
 SECRET_KEY = "benchmark-only"
 USE_TZ = True
-_tasks = "django.tasks" if django.VERSION >= (6, 0) else "django_tasks"
-INSTALLED_APPS = [
-    "django.contrib.contenttypes",
-    "django.contrib.auth",
-    *([_tasks] if django.VERSION < (6, 0) else []),
-    "django_tasks_db",
-    "django_ses_query",
-]
-TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
-if os.environ.get("BENCH_REDIS_URL"):  # RQ (django-tasks-rq) as the "default" task backend.
-    INSTALLED_APPS += ["django_rq", "django_tasks_rq"]
-    RQ_QUEUES = {"default": {"URL": os.environ["BENCH_REDIS_URL"]}}
-    TASKS = {"default": {"BACKEND": "django_tasks_rq.RQBackend", "QUEUES": ["default"]}}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# django-tasks-db, or RQ (django-tasks-rq) with BENCH_REDIS_URL, as the "default" task backend.
+globals().update(_bench.queued_apps(os.environ.get("BENCH_REDIS_URL")))
 # Workers keep their connection (close_old_connections() runs between tasks),
 # unless BENCH_CONN_MAX_AGE says otherwise (Django's default is 0).
 _age = os.environ.get("BENCH_CONN_MAX_AGE", "none")
 CONN_MAX_AGE = None if _age == "none" else int(_age)
-
-_db = os.environ["BENCH_DB"]
-DATABASES = {"default": _bench.database_settings(_db)}
-if not _bench.is_postgres(_db):
-    DATABASES["default"]["OPTIONS"] = {
-        "timeout": 60,
-        "transaction_mode": "IMMEDIATE",
-        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL",
-    }
+DATABASES = {"default": _bench.worker_database_settings(os.environ["BENCH_DB"])}
 
 SES_QUERY = {
     "ACCESS_KEY_ID": _bench.ACCESS_KEY_ID,

@@ -5,37 +5,15 @@ django-tasks-db, ``rq`` for django-tasks-rq on ``SOAK_REDIS_URL``)."""
 
 import os
 
-import django
-
 from sesbench import config as _bench
 
 SECRET_KEY = "soak-only"
 USE_TZ = True
-_tasks = "django.tasks" if django.VERSION >= (6, 0) else "django_tasks"
-INSTALLED_APPS = [
-    "django.contrib.contenttypes",
-    "django.contrib.auth",
-    *([_tasks] if django.VERSION < (6, 0) else []),
-    "django_tasks_db",
-    "django_ses_query",
-]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
-
-if os.environ.get("SOAK_ENGINE") == "rq":
-    INSTALLED_APPS += ["django_rq", "django_tasks_rq"]
-    RQ_QUEUES = {"default": {"URL": os.environ["SOAK_REDIS_URL"]}}
-    TASKS = {"default": {"BACKEND": "django_tasks_rq.RQBackend", "QUEUES": ["default"]}}
-else:
-    TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
-
-_db = os.environ["SOAK_DB"]
-DATABASES = {"default": _bench.database_settings(_db)}
-if not _bench.is_postgres(_db):
-    DATABASES["default"]["OPTIONS"] = {
-        "timeout": 60,
-        "transaction_mode": "IMMEDIATE",
-        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL",
-    }
+globals().update(_bench.queued_apps(
+    os.environ["SOAK_REDIS_URL"] if os.environ.get("SOAK_ENGINE") == "rq" else None
+))
+DATABASES = {"default": _bench.worker_database_settings(os.environ["SOAK_DB"])}
 
 SES_QUERY = {
     "ACCESS_KEY_ID": _bench.ACCESS_KEY_ID,

@@ -126,6 +126,40 @@ def database_settings(db: str) -> dict:
     return {"ENGINE": "django.db.backends.sqlite3", "NAME": db}
 
 
+def worker_database_settings(db: str) -> dict:
+    """:func:`database_settings` for databases shared by worker processes:
+    a SQLite file waits for its lock and writes through a WAL."""
+    settings = database_settings(db)
+    if not is_postgres(db):
+        settings["OPTIONS"] = {
+            "timeout": 60,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL",
+        }
+    return settings
+
+
+def queued_apps(redis_url: str | None) -> dict:
+    """``INSTALLED_APPS`` and ``TASKS`` (and ``RQ_QUEUES``) for queued
+    sending: django-tasks-db, or with ``redis_url`` django-tasks-rq."""
+    import django
+
+    apps = [
+        "django.contrib.contenttypes",
+        "django.contrib.auth",
+        *(["django_tasks"] if django.VERSION < (6, 0) else []),
+        "django_tasks_db",
+        "django_ses_query",
+    ]
+    if not redis_url:
+        return {"INSTALLED_APPS": apps, "TASKS": {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}}
+    return {
+        "INSTALLED_APPS": [*apps, "django_rq", "django_tasks_rq"],
+        "RQ_QUEUES": {"default": {"URL": redis_url}},
+        "TASKS": {"default": {"BACKEND": "django_tasks_rq.RQBackend", "QUEUES": ["default"]}},
+    }
+
+
 def db_label(db: str) -> str:
     if db == MEMORY_DB:
         return "in-memory SQLite"
