@@ -230,3 +230,12 @@ def redis_db(redis_server):
     for database in (1, 2):
         redis.Redis.from_url(f"{redis_server}/{database}").flushdb()
     return redis_server
+
+
+@pytest.fixture
+def events_on(settings, sns_adapter):
+    """The webhook accepts the test topic; its certificate is served."""
+    from tests.snskeys import TOPIC_ARN
+
+    settings.SES_QUERY = {**settings.SES_QUERY, "EVENT_TOPIC_ARNS": [TOPIC_ARN]}
+    return sns_adapter

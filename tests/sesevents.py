@@ -104,3 +104,11 @@ def subscription(message_id: str) -> dict:
     return {"eventType": "Subscription", "mail": mail(message_id),
             "subscription": {"contactList": "list", "timestamp": "2026-01-02T04:02:00.000Z",
                              "source": "UnsubscribeHeader", "newTopicPreferences": {}, "oldTopicPreferences": {}}}
+
+
+def post(client, message, **extra):
+    """POST an SNS message (a dict, or the body as text or bytes) to the webhook."""
+    import json
+
+    body = message if isinstance(message, (bytes, str)) else json.dumps(message)
+    return client.post("/ses/events/", body, content_type="text/plain; charset=UTF-8", **extra)

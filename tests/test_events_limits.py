@@ -16,7 +16,8 @@ from django.db import connections
 from django_ses_query.events.store import store_payload
 from django_ses_query.models import EmailEvent, EmailLog, Suppression
 from tests import sesevents
-from tests.snskeys import TOPIC_ARN, envelope
+from tests.sesevents import post
+from tests.snskeys import envelope
 
 pytestmark = pytest.mark.django_db(databases=["default", "sendlog"])
 
@@ -24,16 +25,6 @@ URL = "/ses/events/"
 MID = "0100018c4f6a1b2c-11111111-2222-3333-4444-555555555555-000000"
 LONG_DIAGNOSTIC = "smtp; 550 5.1.1 \x00" + "x" * 5000
 USER_AGENT = "Mozilla/5.0 (\x00evil)"
-
-
-@pytest.fixture
-def events_on(settings, sns_adapter):
-    settings.SES_QUERY = {**settings.SES_QUERY, "EVENT_TOPIC_ARNS": [TOPIC_ARN]}
-    return sns_adapter
-
-
-def post(client, message):
-    return client.post(URL, json.dumps(message), content_type="text/plain; charset=UTF-8")
 
 
 def strings(value):

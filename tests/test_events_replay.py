@@ -5,7 +5,6 @@ EVENT_MIN_SIGNATURE_VERSION."""
 from __future__ import annotations
 
 import datetime
-import json
 import logging
 from io import StringIO
 
@@ -16,22 +15,13 @@ from django.utils import timezone
 from django_ses_query.models import EmailEvent, EmailLog, Suppression
 from django_ses_query.signals import ses_event
 from tests import sesevents
+from tests.sesevents import post
 from tests.snskeys import TOPIC_ARN, envelope, now, timestamp
 
 pytestmark = pytest.mark.django_db
 
 URL = "/ses/events/"
 MID = "0100018c4f6a1b2c-11111111-2222-3333-4444-555555555555-000000"
-
-
-@pytest.fixture
-def events_on(settings, sns_adapter):
-    settings.SES_QUERY = {**settings.SES_QUERY, "EVENT_TOPIC_ARNS": [TOPIC_ARN]}
-    return sns_adapter
-
-
-def post(client, message):
-    return client.post(URL, json.dumps(message), content_type="text/plain; charset=UTF-8")
 
 
 def complaint(days_ago: float, **fields) -> dict:

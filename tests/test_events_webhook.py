@@ -14,6 +14,7 @@ from django.urls import reverse
 from django_ses_query.models import EmailEvent, EmailLog, Suppression
 from django_ses_query.signals import ses_event
 from tests import sesevents
+from tests.sesevents import post
 from tests.snskeys import (
     CERT_URL,
     OTHER_KEY,
@@ -27,17 +28,6 @@ pytestmark = pytest.mark.django_db
 
 URL = "/ses/events/"
 MID = "0100018c4f6a1b2c-11111111-2222-3333-4444-555555555555-000000"
-
-
-@pytest.fixture
-def events_on(settings, sns_adapter):
-    settings.SES_QUERY = {**settings.SES_QUERY, "EVENT_TOPIC_ARNS": [TOPIC_ARN]}
-    return sns_adapter
-
-
-def post(client, message, **extra):
-    body = message if isinstance(message, (bytes, str)) else json.dumps(message)
-    return client.post(URL, body, content_type="text/plain; charset=UTF-8", **extra)
 
 
 def log_row(message_id=MID, **fields):

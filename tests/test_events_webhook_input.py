@@ -21,14 +21,6 @@ MID = "0100018c4f6a1b2c-11111111-2222-3333-4444-555555555555-000000"
 DEEP = "[" * 200_000 + "]" * 200_000
 
 
-@pytest.fixture
-def events_on(settings, sns_adapter):
-    from tests.snskeys import TOPIC_ARN
-
-    settings.SES_QUERY = {**settings.SES_QUERY, "EVENT_TOPIC_ARNS": [TOPIC_ARN]}
-    return sns_adapter
-
-
 def post(client, message, **extra):
     body = message if isinstance(message, (bytes, str)) else json.dumps(message)
     body = body if isinstance(body, bytes) else body.encode("utf-8")
