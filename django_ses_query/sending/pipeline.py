@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from functools import cached_property
 from collections.abc import Iterable
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -95,14 +96,18 @@ class Pipeline:
     """
 
     def __init__(self, config: Config, *, sender: type) -> None:
-        # Imported here: importing the backend's module brings in no HTTP.
+        self.config = config
+        self.sender = sender
+        self.lock = threading.RLock()
+
+    @cached_property
+    def client(self):
+        """The SES call, made on first use: a backend that only queues (or a
+        process that never sends) imports no HTTP and asks for no credentials."""
         from ..client import SESClient
         from ..credentials import provider_for
 
-        self.config = config
-        self.sender = sender
-        self.client = SESClient(config, provider_for(config))
-        self.lock = threading.RLock()
+        return SESClient(self.config, provider_for(self.config))
 
     def open(self) -> bool:
         """Open the keep-alive HTTP session; True when it is new."""

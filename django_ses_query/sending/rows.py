@@ -32,6 +32,7 @@ from ..params import SendRequest
 from ..templates.message import SEND_BULK_TEMPLATED_EMAIL, Destination, join_bulk_bodies
 from .bulk import outcomes_of
 from .pipeline import Job, Pipeline
+from .sendlog import fit_columns
 
 logger = logging.getLogger("django_ses_query")
 
@@ -78,11 +79,13 @@ class RowPath:
 
     def suppressed(self, job: Job) -> None:
         job.row.suppressed = job.request.suppressed
-        self.statuses[job.row.pk] = finish_row(self.pipeline, job.row, suppressed=True)
+        self.add(job.row, final_fields(self.pipeline, job.row, suppressed=True), None)
         job.done = True
 
     def prepare_bulk(self, rows: list) -> Job | None:
         """One ``SendBulkTemplatedEmail`` from the rows of one request."""
+        from ..models import normalize_address
+
         dropped: set[str] = set()
         if self.pipeline.config.suppression:
             from .suppression import suppressed_keys
@@ -92,9 +95,9 @@ class RowPath:
                                       self.pipeline.config.log_database) or set()
         kept = []
         for row in rows:
-            if bare_address(row.to[0]).lower() in dropped:
+            if normalize_address(bare_address(row.to[0])) in dropped:
                 row.suppressed = [bare_address(row.to[0])]
-                self.statuses[row.pk] = finish_row(self.pipeline, row, suppressed=True)
+                self.add(row, final_fields(self.pipeline, row, suppressed=True), None)
             else:
                 kept.append(row)
         if not kept:
@@ -102,7 +105,7 @@ class RowPath:
         first = kept[0]
 
         def keeps(address: str) -> bool:
-            return bare_address(address).lower() not in dropped
+            return normalize_address(bare_address(address)) not in dropped
 
         cc, bcc = [a for a in first.cc if keeps(a)], [a for a in first.bcc if keeps(a)]
         gone = [bare_address(a) for a in (*first.cc, *first.bcc) if not keeps(a)]
@@ -257,6 +260,12 @@ def final_fields(pipeline: Pipeline, row, *, response=None, error: SESError | No
         logger.error(
             "Sending queued message %s (%r to %s) %s: %s", row.pk, row.subject, ", ".join(row.recipients),
             "has an unknown outcome; it is not resent automatically" if unknown else "failed", error,
+        )
+    notes = fit_columns(fields)
+    if notes:
+        logger.warning(
+            "Queued message %s (status=%s) was changed to fit the database: %s.",
+            row.pk, fields["status"], "; ".join(notes),
         )
     return fields
 

@@ -83,21 +83,15 @@ def drop_suppressed(bulk, using: str) -> None:
     )
 
 
-def remove_suppressed(request: SendRequest, using: str, *, everyone: bool = True) -> bool:
-    """Take suppressed addresses out of ``request`` (added to its
-    ``suppressed``); return False when no recipient is left.
+def remove_suppressed_from_all(requests: list[SendRequest], using: str, *, everyone: bool = True) -> list[bool]:
+    """Take suppressed addresses out of requests of one topic (the copies of
+    one message), with one query (added to each one's ``suppressed``);
+    whether each keeps a recipient.
 
     Should the table not be readable, a message without a topic is sent to
     everyone (and the error logged): a send is not failed for the list's
     sake. A message with a topic is not sent to someone who may have
-    unsubscribed: ``SESError`` with the code ``SuppressionListUnavailable``.
-    """
-    return remove_suppressed_from_all([request], using, everyone=everyone)[0]
-
-
-def remove_suppressed_from_all(requests: list[SendRequest], using: str, *, everyone: bool = True) -> list[bool]:
-    """:func:`remove_suppressed` for requests of one topic (the copies of
-    one message) with one query; whether each keeps a recipient."""
+    unsubscribed: ``SESError`` with the code ``SuppressionListUnavailable``."""
     from ..models import Suppression, normalize_address
 
     topic = requests[0].topic
