@@ -71,3 +71,22 @@ def fit_fields(model, fields: dict[str, Any]) -> list[str]:
             cleaned = cleaned[:max_length]
         fields[name] = cleaned
     return notes
+
+
+def timestamp(value: Any):
+    """An ISO 8601 time from outside as a ``datetime`` a database can store,
+    or None: not a string of at most 64 characters, not a time, or one whose
+    UTC time is out of range (``0001-01-01T00:00:00+01:00``)."""
+    from datetime import timezone
+
+    from django.utils.dateparse import parse_datetime
+
+    if not isinstance(value, str) or len(value) > 64:
+        return None
+    try:
+        parsed = parse_datetime(value)
+        if parsed is not None and parsed.tzinfo is not None:
+            parsed.astimezone(timezone.utc)
+    except (ValueError, OverflowError):
+        return None
+    return parsed

@@ -331,3 +331,14 @@ def socket_port_nobody_listens_on() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def test_a_certificate_url_in_another_region_than_the_topic_is_refused_unfetched(client, events_on):
+    """A forged message may name any SNS host: one outside its topic's region
+    is refused (403) before a single fetch."""
+    other = CERT_URL.replace(f"sns.{snskeys.REGION}.", "sns.eu-west-3.")
+    assert other != CERT_URL
+    message = envelope(message=sesevents.delivery(MID, "a@example.net"), SigningCertURL=other)
+    assert post(client, message).status_code == 403
+    assert events_on.requests == []
+    assert not EmailEvent.objects.exists()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from django_ses_query.events.logsafe import VALUE_LIMIT, escaped, shown
+from django_ses_query.logsafe import VALUE_LIMIT, escaped, shown
 
 #: Everything str.splitlines() splits on.
 LINE_BREAKS = ["\n", "\r", "\r\n", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029"]

@@ -82,3 +82,53 @@ def test_an_unreachable_s3_is_500(client, s3_receipts, caplog):
         assert s3_receipts(client, refused_endpoint()).status_code == 500
     assert "s3://inbound-mail/mail/k could not be read" in caplog.text
     assert not InboundEmail.objects.exists()
+
+
+@pytest.mark.parametrize("bucket", [
+    "localhost/", "[::1]", "2852039166/", "user@evil.example:80", "a", "Inbound-Mail", "mail..example", "-mail",
+])
+def test_a_bucket_that_is_not_an_s3_bucket_name_is_refused(bucket):
+    """bucketName becomes the host fetched with our signature: S3's naming rules, or nothing."""
+    from django_ses_query.inbound.receipt import MalformedReceipt
+
+    with pytest.raises(MalformedReceipt, match="bucketName"):
+        read_receipt(received(None, action="S3", bucket=bucket, key="mail/k"))
+
+
+@pytest.mark.parametrize("key", ["mail/\nk", "mail/\x00", "k" * 1025])
+def test_a_key_that_is_not_an_s3_key_is_refused(key):
+    from django_ses_query.inbound.receipt import MalformedReceipt
+
+    with pytest.raises(MalformedReceipt, match="objectKey"):
+        read_receipt(received(None, action="S3", key=key))
+
+
+@pytest.mark.django_db
+def test_a_receipt_naming_another_host_fetches_nothing(client, fake_ses, settings, sns_adapter):
+    import json
+
+    from django_ses_query.models import InboundEmail
+    from tests.inbound_mail import now
+    from tests.snskeys import TOPIC_ARN, envelope
+
+    settings.SES_QUERY = {**settings.SES_QUERY, "EVENT_TOPIC_ARNS": [TOPIC_ARN]}
+    message = envelope(message=received(None, action="S3", bucket="127.0.0.1:1/", key="k"), Timestamp=now())
+    assert client.post("/ses/events/", json.dumps(message), content_type="text/plain").status_code == 400
+    assert fake_ses.requests == [] and not InboundEmail.objects.exists()
+
+
+def test_a_signed_answer_larger_than_its_cap_is_not_read_whole(fake_ses):
+    """What the S3 GET relies on when the HEAD gave no length: reading stops at the cap."""
+    from django_ses_query.credentials import Credentials
+    from django_ses_query.exceptions import SESResponseError
+    from django_ses_query.transport.endpoint import Endpoint
+    from tests.fakeses import raw
+
+    fake_ses.enqueue(raw(200, b"x" * 50_000, content_type="message/rfc822"))
+    with Endpoint(fake_ses.endpoint_url, timeout=5, service="S3") as endpoint:
+        with pytest.raises(SESResponseError, match="larger than 1000 bytes") as raised:
+            endpoint.signed_request(
+                "POST", b"Action=GetObject", {}, credentials=Credentials("AKIDEXAMPLE", "secret"),
+                region="us-east-1", service="s3", max_bytes=1000,
+            )
+    assert raised.value.code == "AnswerTooLarge"

@@ -4,6 +4,8 @@ and test_events_limits.py)."""
 
 from __future__ import annotations
 
+import pytest
+
 from datetime import datetime, timezone
 
 from django_ses_query.models import EmailEvent
@@ -53,3 +55,19 @@ def test_fit_fields_cuts_to_the_column_and_says_each_change():
     fields = {"bounce_subtype": "s" * 65}
     assert fit_fields(EmailEvent, fields) == ["bounce_subtype cut from 65 to 64 characters"]
     assert fields == {"bounce_subtype": "s" * 64}
+
+
+@pytest.mark.parametrize("text", ["0001-01-01T00:00:00+01:00", "not a time", "2026-01-02T03:04:05Z" + " " * 60, None, 7])
+def test_a_time_no_database_can_store_is_none(text):
+    from django_ses_query.storable import timestamp
+
+    assert timestamp(text) is None
+
+
+def test_a_time_is_read_with_its_zone():
+    import datetime
+
+    from django_ses_query.storable import timestamp
+
+    assert timestamp("2026-01-02T03:04:05.123Z") == datetime.datetime(
+        2026, 1, 2, 3, 4, 5, 123000, tzinfo=datetime.timezone.utc)

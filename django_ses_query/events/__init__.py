@@ -6,6 +6,6 @@ suppressed addresses.
 certificate URL, fetches (through ``fetch``, the one outgoing HTTP request)
 and caches the certificate, ``trust`` checks its names and chain, ``parse``
 reads SES's event JSON, ``store`` writes the rows, ``views`` is the webhook,
-``sqs`` the poller's Query calls, and ``logsafe`` makes outside values safe
-to log.
+``sqs`` the poller's Query calls. Outside values are logged through
+``logsafe`` (shared with ``inbound/``).
 """

@@ -32,7 +32,7 @@ import time
 from urllib.parse import urlsplit
 
 from . import fetch, trust
-from .logsafe import shown
+from ..logsafe import shown
 from .sns import CertificateRefused
 
 logger = logging.getLogger("django_ses_query")
@@ -254,4 +254,13 @@ def verify_message(message: dict[str, str], *, min_version: int = 1) -> None:
     from .sns import check_signature, verify
 
     check_signature(message, min_version)
+    # SNS signs with its own region's certificate: a URL in another region
+    # than the topic's is refused before anything is fetched.
+    region, _ = sns_host(message["SigningCertURL"])
+    topic_region = message["TopicArn"].split(":")[3:4]
+    if topic_region != [region]:
+        raise CertificateRefused(
+            f"SigningCertURL {shown(message['SigningCertURL'])} is not in the region of "
+            f"TopicArn {shown(message['TopicArn'])}"
+        )
     verify(message, get_certificate(message["SigningCertURL"]))

@@ -22,7 +22,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from .logsafe import escaped, shown
+from ..logsafe import escaped, shown
 
 CHUNK_BYTES = 4096
 

@@ -14,11 +14,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.utils.dateparse import parse_datetime
-
 from ..models import EmailEvent
-from ..storable import fit_fields
-from .logsafe import shown
+from ..logsafe import shown
+from ..storable import fit_fields, timestamp
 from .sns import MalformedMessage
 
 Type = EmailEvent.Type
@@ -76,13 +74,9 @@ def _object(value: Any, what: str) -> dict:
 
 def _timestamp(*candidates: Any):
     for value in candidates:
-        if isinstance(value, str):
-            try:
-                parsed = parse_datetime(value)
-            except ValueError:
-                parsed = None
-            if parsed is not None and parsed.tzinfo is not None:
-                return parsed
+        parsed = timestamp(value)
+        if parsed is not None and parsed.tzinfo is not None:
+            return parsed
     return None
 
 

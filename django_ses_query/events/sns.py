@@ -32,7 +32,7 @@ import json
 import re
 from typing import Any
 
-from .logsafe import shown
+from ..logsafe import shown
 
 NOTIFICATION = "Notification"
 SUBSCRIPTION_CONFIRMATION = "SubscriptionConfirmation"

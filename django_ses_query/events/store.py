@@ -19,6 +19,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 
 from ..conf import get_config
+from ..logsafe import escaped
 from ..models import EmailEvent, EmailLog, Suppression, normalize_address
 from ..signals import ses_event
 from ..storable import fit_fields
@@ -80,14 +81,14 @@ def store_rows(rows: list[dict], sns_message_id: str, *, using: str | None = Non
     if events and notes:
         logger.warning(
             "SES %s event (SNS MessageId %s, SES MessageId %s) was changed to fit the database: %s.",
-            events[0].event_type, sns_message_id, events[0].message_id or "-", "; ".join(notes),
+            events[0].event_type, escaped(sns_message_id), escaped(events[0].message_id or "-"), "; ".join(notes),
         )
     return events
 
 
 def _stored_before(sns_message_id: str, using: str) -> bool:
     if EmailEvent.objects.using(using).filter(sns_message_id=sns_message_id).exists():
-        logger.info("SES event %s was stored before: ignored.", sns_message_id)
+        logger.info("SES event %s was stored before: ignored.", escaped(sns_message_id))
         return True
     return False
 
@@ -136,7 +137,7 @@ def _suppress(event: EmailEvent, using: str) -> None:
         address=address, topic="", defaults={"reason": reason, "event": event}
     )
     if created:
-        logger.info("Suppressed %s (%s, SES MessageId %s).", address, reason, event.message_id or "-")
+        logger.info("Suppressed %s (%s, SES MessageId %s).", escaped(address), reason, escaped(event.message_id or "-"))
 
 
 def _send_signal(event: EmailEvent) -> None:

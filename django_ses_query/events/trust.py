@@ -36,7 +36,7 @@ import warnings
 from urllib.parse import urlsplit
 
 from . import fetch
-from .logsafe import shown
+from ..logsafe import shown
 from .sns import CertificateRefused
 
 MAX_ISSUER_BYTES = 16 * 1024

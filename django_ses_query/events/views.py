@@ -30,7 +30,7 @@ from .. import handoff
 from ..conf import get_config
 from . import fetch, sns
 from .certificates import TIMEOUT, CertificateUnavailable, check_sns_url, verify_message
-from .logsafe import escaped, shown
+from ..logsafe import escaped, shown
 
 logger = logging.getLogger("django_ses_query")
 

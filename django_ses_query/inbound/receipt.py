@@ -17,10 +17,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from ..storable import timestamp
 from .parse import decode_base64
 
 RECEIVED = "Received"
 MESSAGE_ID = re.compile(r"[\x21-\x7e]{1,128}\Z")
+#: S3's bucket naming rules: 3 to 63 lower-case letters, digits, dots and
+#: hyphens, starting and ending with a letter or digit.
+BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]\Z")
 REGION = re.compile(r"[a-z]{2}(?:-[a-z0-9]+)+-\d\Z")
 VERDICTS = ("spam", "virus", "spf", "dkim", "dmarc")
 
@@ -81,17 +85,6 @@ def _status(value: Any) -> str:
     return _text(value.get("status")) if isinstance(value, dict) else ""
 
 
-def _timestamp(value: Any) -> datetime | None:
-    from django.utils.dateparse import parse_datetime
-
-    if not isinstance(value, str) or len(value) > 64:
-        return None
-    try:
-        return parse_datetime(value)
-    except ValueError:
-        return None
-
-
 def read_receipt(payload: Any) -> Receipt:
     """The :class:`Receipt` in a ``Received`` notification."""
     if not is_receipt(payload):
@@ -106,7 +99,7 @@ def read_receipt(payload: Any) -> Receipt:
     if not isinstance(action, dict) or action.get("type") not in ("SNS", "S3"):
         raise MalformedReceipt("receipt.action is not an SNS or S3 action")
     found = Receipt(message_id=message_id, action=action["type"])
-    found.received_at = _timestamp(receipt.get("timestamp")) or _timestamp(mail.get("timestamp"))
+    found.received_at = timestamp(receipt.get("timestamp")) or timestamp(mail.get("timestamp"))
     found.source = _text(mail.get("source"))
     found.recipients = _texts(receipt.get("recipients")) or _texts(mail.get("destination"))
     found.verdicts = {name: _status(receipt.get(f"{name}Verdict")) for name in VERDICTS}
@@ -126,6 +119,11 @@ def read_receipt(payload: Any) -> Receipt:
         found.bucket, found.key = _text(action.get("bucketName")), _text(action.get("objectKey"))
         if not found.bucket or not found.key:
             raise MalformedReceipt("an S3 action without bucketName or objectKey")
+        # They become the URL fetched (with our signature): S3's own rules.
+        if not BUCKET.match(found.bucket) or ".." in found.bucket:
+            raise MalformedReceipt("the S3 action's bucketName is not an S3 bucket name")
+        if len(found.key.encode("utf-8")) > 1024 or any(ord(c) < 32 or ord(c) == 127 for c in found.key):
+            raise MalformedReceipt("the S3 action's objectKey is not an S3 object key")
     found.stored = {name: value for name, value in payload.items() if name != "content"}
     return found
 

@@ -17,6 +17,7 @@ import logging
 
 from ..conf import get_config
 from ..handoff import Handled
+from ..logsafe import escaped
 from .parse import parse_headers, parse_message
 from .receipt import MalformedReceipt, notification_headers, read_receipt
 from .store import store, stored_before
@@ -29,19 +30,19 @@ def receive_notification(payload: dict, sns_message_id: str, topic_arn: str | No
     try:
         receipt = read_receipt(payload)
     except MalformedReceipt as error:
-        logger.warning("SES receiving: notification %s refused: %s", sns_message_id or "-", error)
+        logger.warning("SES receiving: notification %s refused: %s", escaped(sns_message_id or "-"), escaped(error))
         return Handled(400, f"Not a receipt that can be stored: {error}")
     try:
         config = get_config()
         using = config.log_database
         if stored_before(receipt.message_id, using):
-            logger.info("SES receiving: message %s was stored before: ignored.", receipt.message_id)
+            logger.info("SES receiving: message %s was stored before: ignored.", escaped(receipt.message_id))
             return Handled(200, "Stored before.")
         failed = [kind for kind in config.inbound_discard_on_fail if receipt.verdicts.get(kind) == "FAIL"]
         if failed:
             logger.info(
                 "SES receiving: message %s from %s discarded: %s verdict FAIL (INBOUND_DISCARD_ON_FAIL).",
-                receipt.message_id, receipt.source or "-", " and ".join(failed),
+                escaped(receipt.message_id), escaped(receipt.source or "-"), " and ".join(failed),
             )
             return Handled(200, "Discarded.")
         problems: list[str] = []
@@ -56,10 +57,10 @@ def receive_notification(payload: dict, sns_message_id: str, topic_arn: str | No
                 found = fetch(config, receipt.bucket, receipt.key, receipt.region(config.region),
                               config.inbound_max_bytes)
             except ClientSideEncrypted as error:
-                logger.error("SES receiving: message %s not stored: %s.", receipt.message_id, error)
+                logger.error("SES receiving: message %s not stored: %s.", escaped(receipt.message_id), escaped(error))
                 return Handled(400, "The S3 object is client-side encrypted; not stored.")
             except ObjectUnavailable as error:
-                logger.error("SES receiving: message %s not stored now: %s.", receipt.message_id, error)
+                logger.error("SES receiving: message %s not stored now: %s.", escaped(receipt.message_id), escaped(error))
                 return Handled(500, "Could not read the S3 object; try again.")
             raw, size = found.data, found.size
             if raw is None:
@@ -80,14 +81,14 @@ def receive_notification(payload: dict, sns_message_id: str, topic_arn: str | No
             sns_message_id=sns_message_id, topic_arn=topic_arn, using=using,
         )
     except Exception:
-        logger.exception("SES receiving: could not store message %s.", receipt.message_id)
+        logger.exception("SES receiving: could not store message %s.", escaped(receipt.message_id))
         return Handled(500, "Could not store the message; try again.")
     if row is None:
-        logger.info("SES receiving: message %s was stored before: ignored.", receipt.message_id)
+        logger.info("SES receiving: message %s was stored before: ignored.", escaped(receipt.message_id))
         return Handled(200, "Stored before.")
     logger.info(
-        "SES receiving: stored message %s from %s (%s action%s%s).", receipt.message_id,
-        receipt.source or "-", receipt.action, ", linked to a sent message" if row.log_id else "",
+        "SES receiving: stored message %s from %s (%s action%s%s).", escaped(receipt.message_id),
+        escaped(receipt.source or "-"), receipt.action, ", linked to a sent message" if row.log_id else "",
         f", {len(row.problems)} problem(s) noted" if row.problems else "",
     )
     return Handled(200, "Stored 1 received message.", stored=1)

@@ -40,6 +40,10 @@ class ObjectUnavailable(Exception):
     later. The message names the bucket, key and S3's code."""
 
 
+#: How much of an answer that is not the object (an error) is read.
+ERROR_BYTES = 64 * 1024
+
+
 class ClientSideEncrypted(Exception):
     """The object is encrypted by an S3 encryption client: never readable here."""
 
@@ -78,14 +82,14 @@ def fetch(config: Config, bucket: str, key: str, region: str, max_bytes: int) ->
         credentials = usable_credentials(provider_for(config))
         with Endpoint(object_url(bucket, key, region), timeout=config.timeout, service="S3") as endpoint:
 
-            def call(method: str):
+            def call(method: str, limit: int):
                 return endpoint.signed_request(
-                    method, b"", {}, credentials=credentials, region=region, service="s3",
+                    method, b"", {}, credentials=credentials, region=region, service="s3", max_bytes=limit,
                 )
 
-            head = call("HEAD")
+            head = call("HEAD", ERROR_BYTES)
             if not head.ok:
-                answer = call("GET")  # HEAD has no body: the GET's names S3's code.
+                answer = call("GET", ERROR_BYTES)  # HEAD has no body: the GET's names S3's code.
                 status = answer.status if not answer.ok else head.status
                 raise ObjectUnavailable(
                     f"{where} could not be read: {_code(answer.content, status)} (HTTP {status})"
@@ -101,7 +105,12 @@ def fetch(config: Config, bucket: str, key: str, region: str, max_bytes: int) ->
             size = int(length) if length.isdigit() else None
             if size is not None and size > max_bytes:
                 return S3Object(size, None)
-            answer = call("GET")
+            try:
+                answer = call("GET", max_bytes)
+            except SESError as error:
+                if error.code != "AnswerTooLarge":
+                    raise
+                return S3Object(size, None)  # Over the limit: not read further.
             if not answer.ok:
                 raise ObjectUnavailable(
                     f"{where} could not be read: {_code(answer.content, answer.status)} (HTTP {answer.status})"

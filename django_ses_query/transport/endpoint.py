@@ -124,12 +124,14 @@ class Endpoint:
     def signed_request(
         self, method: str, body: bytes, headers: Mapping[str, str], *,
         credentials: Credentials, region: str, service: str, timeout: float | None = None,
+        max_bytes: int | None = None, deadline: float | None = None,
     ) -> Answer:
-        """Sign and send; an :class:`SESError` raised never quotes the secret
-        or the session token (an answer may quote them)."""
+        """Sign and send (``max_bytes`` and ``deadline`` as for :meth:`request`);
+        an :class:`SESError` raised never quotes the secret or the session
+        token (an answer may quote them)."""
         try:
             signed = self.sign(method, body, headers, credentials=credentials, region=region, service=service)
-            return self.request(method, body, signed, timeout=timeout)
+            return self.request(method, body, signed, timeout=timeout, max_bytes=max_bytes, deadline=deadline)
         except SESError as error:
             raise error.hide(credentials.secret_access_key, credentials.session_token)
 

@@ -22,7 +22,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
 
 from ...conf import get_config
-from ...events.logsafe import escaped, shown
+from ...logsafe import escaped, shown
 from ...exceptions import SESError
 from ._ses import one_line
 
