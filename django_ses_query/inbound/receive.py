@@ -64,9 +64,9 @@ def receive_notification(payload: dict, sns_message_id: str, topic_arn: str | No
                 return Handled(500, "Could not read the S3 object; try again.")
             raw, size = found.data, found.size
             if raw is None:
-                length = f"{size} bytes" if size is not None else "larger than that"
+                length = f"{size} bytes, " if size is not None else ""
                 problems.append(
-                    f"the message is {length}, over INBOUND_MAX_BYTES ({config.inbound_max_bytes}): "
+                    f"the message is {length}over INBOUND_MAX_BYTES ({config.inbound_max_bytes}): "
                     "not downloaded; stored from the notification"
                 )
         if raw is not None and len(raw) > config.inbound_max_bytes:
